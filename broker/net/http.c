@@ -1,0 +1,2 @@
+/* Placeholder until the HTTP client is implemented. */
+#include "net/http.h"
