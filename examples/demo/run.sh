@@ -87,61 +87,15 @@ echo "user CA: $(ssh-keygen -lf "$DEMO/user_ca.pub")"
 
 # --- 2. three hosts -----------------------------------------------------------
 say "Three hosts: sshd on 127.0.0.11-13, trusting only the broker CA"
-[ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.11",0)); print(s.getsockname()[1])')
-: >"$DEMO/known_hosts"
-ZONES=(a b c)
-for i in 0 1 2; do
-	h=$DEMO/hosts/web-${ZONES[$i]}
-	ip=127.0.0.1$((i + 1))
-	mkdir -p "$h"
-	ssh-keygen -q -t ed25519 -N '' -C "host web-${ZONES[$i]}" -f "$h/host_ed25519"
-	echo "$ME" >"$h/principals"
-	cat >"$h/sshd_config" <<EOF
-ListenAddress $ip:$PORT
-HostKey $h/host_ed25519
-PidFile none
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AuthorizedKeysFile none
-TrustedUserCAKeys $DEMO/user_ca.pub
-AuthorizedPrincipalsFile $h/principals
-PermitRootLogin prohibit-password
-KexAlgorithms curve25519-sha256
-LogLevel VERBOSE
-Subsystem sftp internal-sftp
-EOF
-	/usr/sbin/sshd -D -e -f "$h/sshd_config" 2>"$h/sshd.log" &
-	PIDS+=($!)
-	echo "[$ip]:$PORT $(cat "$h/host_ed25519.pub")" >>"$DEMO/known_hosts"
-done
-for i in 1 2 3; do
-	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1$i/$PORT") 2>/dev/null && break; sleep 0.05; done
-done
+. "$ROOT/examples/demo/hosts.sh"
+demo_start_hosts "$DEMO" "$DEMO/user_ca.pub" "$ME" || die "cannot start the hosts"
+PIDS+=("${DEMO_PIDS[@]}")
+PORT=$DEMO_PORT
 echo "sshd listening on 127.0.0.11:$PORT, 127.0.0.12:$PORT, 127.0.0.13:$PORT"
 
 # --- 3. Terraform state -------------------------------------------------------
 say "Terraform state describing them (aws_instance.web, count = 3)"
-python3 - "$DEMO/terraform.tfstate" "$PORT" <<'PY'
-import json, sys
-path, port = sys.argv[1], sys.argv[2]
-insts = []
-for i, z in enumerate("abc"):
-    insts.append({"index_key": i, "schema_version": 1, "attributes": {
-        "id": "i-0de70000000000%03x" % (i + 1), "ami": "ami-0demo", "instance_type": "t3.micro",
-        "availability_zone": "eu-west-1" + z, "instance_state": "running",
-        "public_ip": "", "private_ip": "127.0.0.1%d" % (i + 1),
-        "tags": {"Name": "web-" + z, "Role": "web", "SSHPort": port},
-        "tags_all": {"Name": "web-" + z, "Role": "web", "SSHPort": port, "Project": "keybroker-demo"}}})
-state = {"version": 4, "terraform_version": "1.5.7", "serial": 1, "lineage": "keybroker-demo",
-         "outputs": {}, "resources": [
-             {"mode": "managed", "type": "aws_instance", "name": "web",
-              "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]", "instances": insts}]}
-json.dump(state, open(path, "w"), indent=1)
-PY
+demo_write_state "$DEMO/terraform.tfstate"
 export BROKER_TF_STATE=$DEMO/terraform.tfstate BROKER_ROLE=deploy
 ansible-inventory -i "$ROOT/contrib/ansible/keybroker_inventory.sh" --graph
 
@@ -156,16 +110,9 @@ git -C "$DEMO/app.git" log --oneline --decorate
 
 # --- 5. deploy ----------------------------------------------------------------
 say "Deploy: broker exec --role deploy -- ansible-playbook ..."
-cat >"$DEMO/ansible.cfg" <<EOF
-[defaults]
-host_key_checking = True
-forks = 3
-[ssh_connection]
-pipelining = True
-ssh_args = -F /dev/null -o UserKnownHostsFile=$DEMO/known_hosts -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=30s -o ControlPath=$DEMO/ansible/cp-%%C -o KexAlgorithms=curve25519-sha256
-EOF
+demo_write_ansible_cfg "$DEMO"
 export ANSIBLE_CONFIG=$DEMO/ansible.cfg
-mkdir -p "$DEMO/ansible/tmp" "$DEMO/srv"
+mkdir -p "$DEMO/srv"
 "$BROKER" exec --role deploy -- sh -c '
 	echo "agent $SSH_AUTH_SOCK holds:"; ssh-add -l
 	ssh-add -L >"$0/issued.pub"
