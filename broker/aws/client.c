@@ -158,10 +158,12 @@ static int error_detail(const struct kb_aws_client *c, const char *op, const str
 	if (strncmp(res->code, "AccessDenied", 12) == 0)
 		return kb_err_set(err, "AWS denied %s (%s): %s", op, code, res->message);
 	if (err == KB_ERR_THROTTLED)
-		return kb_err_set(err, "AWS throttled %s after %u attempts (%s)", op, res->attempts, code);
+		return kb_err_set(err, "AWS throttled %s after %u attempt%s (%s)", op, res->attempts,
+				  res->attempts == 1 ? "" : "s", code);
 	if (res->status >= 500)
-		return kb_err_set(err, "%s: AWS answered HTTP %ld (%s) after %u attempts%s%s", op, res->status,
-				  code, res->attempts, res->message[0] ? ": " : "", res->message);
+		return kb_err_set(err, "%s: AWS answered HTTP %ld (%s) after %u attempt%s%s%s", op, res->status,
+				  code, res->attempts, res->attempts == 1 ? "" : "s", res->message[0] ? ": " : "",
+				  res->message);
 	return kb_err_set(err, "%s: %s%s%s", op, code, res->message[0] ? ": " : "", res->message);
 }
 

@@ -345,6 +345,12 @@ static int update_stage(struct aws_store *s, const char *name, const char *label
 	/* Not idempotent as such: the caller re-reads the stages before a
 	 * retry. */
 	int r = call(s, TARGET("UpdateSecretVersionStage"), req, false, &res);
+	if (r != KB_OK && res.status >= 400 && res.status < 500 &&
+	    (strcmp(res.code, "InvalidParameterException") == 0 ||
+	     strcmp(res.code, "InvalidRequestException") == 0)) {
+		/* A label was not where we read it: another broker moved it. */
+		r = kb_err_set(KB_ERR_CONFLICT, "the stages of %s changed during promote (%s)", name, res.code);
+	}
 	kb_aws_result_done(&res);
 	return r;
 }
@@ -372,11 +378,6 @@ static int promote_once(struct aws_store *s, const char *name, const char *versi
 	}
 	if (!(stages & KB_STAGE_CURRENT)) {
 		r = update_stage(s, name, "AWSCURRENT", version, current);
-		if (r == KB_ERR_INVALID || r == KB_ERR_BACKEND) {
-			/* The current version moved under us: another broker. */
-			r = kb_err_set(KB_ERR_CONFLICT, "the stages of %s changed during promote: %s", name,
-				       kb_err_detail());
-		}
 		if (r != KB_OK)
 			goto out;
 	}
