@@ -286,6 +286,27 @@ static int vault_put(struct kb_store *s, const char *name, const uint8_t *value,
 			  CAS_ATTEMPTS);
 }
 
+static const char *stage_word(enum kb_stage s)
+{
+	return s == KB_STAGE_PENDING ? "pending" : s == KB_STAGE_PREVIOUS ? "previous" : "current";
+}
+
+static void names_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void info_free(struct kb_secret_info *info)
+{
+	if (info == NULL)
+		return;
+	free(info->name);
+	free(info->versions);
+	free(info);
+}
+
 static uint64_t stage_version(const struct kb_vault_state *st, enum kb_stage stage)
 {
 	switch (stage) {
@@ -322,7 +343,7 @@ static int vault_get(struct kb_store *s, const char *name, const struct kb_store
 		want = stage_version(&rec.state, stage);
 		if (want == 0) {
 			kb_vault_record_done(&rec);
-			return kb_err_set(KB_ERR_NOT_FOUND, "%s has no %s version", name, kb_stage_name(stage));
+			return kb_err_set(KB_ERR_NOT_FOUND, "%s has no %s version", name, stage_word(stage));
 		}
 		bool here = rec.state.stage_record ? rec.state.copy_of == want : rec.version == want;
 		if (!here) {
@@ -464,7 +485,7 @@ static int vault_describe(struct kb_store *s, const char *name, struct kb_secret
 	info = NULL;
 out:
 	kb_vault_record_done(&rec);
-	kb_secret_info_free(info);
+	info_free(info);
 	kb_vault_meta_done(&meta);
 	return r;
 }
@@ -563,7 +584,7 @@ static int vault_list(struct kb_store *s, const char *prefix, char ***ret_names,
 	r = list_dir(cli(s), p, dir, 0, &out);
 	free(dir);
 	if (r != KB_OK) {
-		kb_store_names_free(out.v, out.n);
+		names_free(out.v, out.n);
 		return r;
 	}
 	qsort(out.v, out.n, sizeof(*out.v), cmp_str);
