@@ -526,7 +526,7 @@ int kb_vault_call(struct kb_vault_client *c, const char *method, const char *pat
 	case 404:
 		return kb_err_set(KB_ERR_NOT_FOUND, "Vault has nothing at %s", path);
 	case 403:
-		return kb_err_set(KB_ERR_PERMISSION,
+		return kb_err_set(KB_ERR_AUTH,
 				  "Vault denied access to %s: check %s's policy (and that it has not expired)",
 				  path, token_hint(c));
 	case 429:

@@ -61,9 +61,9 @@ char *kb_vault_path(const struct kb_vault_client *c, const char *op, const char 
  * re-obtains an AppRole token as needed.  Returns KB_OK for 2xx (resp holds
  * the answer), else:
  *   KB_ERR_NOT_FOUND 404 (resp holds the body), KB_ERR_CONFLICT a cas
- *   mismatch, KB_ERR_PERMISSION 403, KB_ERR_THROTTLED 429 after retries,
- *   KB_ERR_SEALED 503 after retries, KB_ERR_AUTH no or rejected
- *   credentials, KB_ERR_BACKEND any other answer, KB_ERR_NETWORK /
+ *   mismatch, KB_ERR_AUTH 403 or no credentials, KB_ERR_THROTTLED 429 and
+ *   KB_ERR_SEALED 503 after retries, KB_ERR_BACKEND any other answer,
+ *   KB_ERR_NETWORK /
  *   KB_ERR_TIMEOUT no answer; each with a one-line detail. */
 int kb_vault_call(struct kb_vault_client *c, const char *method, const char *path, const char *query,
 		  const struct kb_buf *body, bool secret_answer, struct kb_http_response *resp);

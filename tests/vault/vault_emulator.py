@@ -28,9 +28,12 @@ the last character is a prefix glob, '+' matches one path segment.
 Test controls (NOT part of Vault's API, below /emulator/):
   POST /emulator/inject {"status": 429|503|500|..., "count": N,
         "path": "<prefix after /v1/>", "methods": ["GET", ...],
-        "delay_ms": D}      queue a fault for the next N matching requests
-        (status 0 with delay_ms only delays; "reset": true drops the
-        connection without answering)
+        "delay_ms": D, "after": false, "body_bytes": B}
+        queue a fault for the next N matching requests: status 0 with
+        delay_ms only delays; "reset": true drops the connection without
+        answering; "after": true performs the request first and then
+        answers with the fault instead (a lost answer); body_bytes answers
+        200 with a JSON body of that size
   POST /emulator/reset-faults
   GET  /emulator/log        the requests seen (method, path, namespace,
         status, cas), never tokens or bodies
@@ -312,6 +315,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing
     def _send(self, status, obj=None, headers=None):
+        if getattr(self, "lost_answer", None):
+            status, obj, headers = self.lost_answer, {"errors": ["emulator: answer replaced by fault"]}, None
+            self.lost_answer = None
         body = b"" if obj is None else (json.dumps(obj) + "\n").encode()
         self.send_response(status)
         if obj is not None:
@@ -360,6 +366,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method):
         self.status_sent = 0
+        self.lost_answer = None
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         path = unquote(url.path)
@@ -388,6 +395,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.connection.close()
                     return
                 st = fault.get("status", 0)
+                if fault.get("body_bytes"):
+                    pad = "x" * max(0, int(fault["body_bytes"]) - 20)
+                    return self._send(200, {"data": {"pad": pad}})
+                if st and fault.get("after"):
+                    self.lost_answer = st
+                    self._api(method, rel, query, entry)
+                    return
                 if st:
                     if st == 429:
                         err = ['request path "%s": rate limit quota exceeded' % rel]
