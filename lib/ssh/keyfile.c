@@ -242,6 +242,45 @@ out:
 	return r;
 }
 
+int kb_key_parse_private_file_public(const char *text, size_t len, struct kb_key **ret)
+{
+	struct kb_buf raw, in;
+	const uint8_t *pub;
+	size_t publen;
+	uint8_t magic[sizeof(MAGIC)];
+	int r;
+
+	*ret = NULL;
+	if (len > KB_KEY_PRIVATE_FILE_MAX)
+		return kb_err_set(KB_ERR_TOO_LARGE, "private key file larger than %u bytes", KB_KEY_PRIVATE_FILE_MAX);
+	kb_buf_init_secure(&raw, KB_KEY_PRIVATE_FILE_MAX);
+	if ((r = dearmour(text, len, &raw)) != KB_OK)
+		goto out;
+	kb_buf_init_ro(&in, kb_buf_ptr(&raw), kb_buf_remaining(&raw));
+	if (kb_buf_get(&in, magic, sizeof(magic)) != KB_OK || memcmp(magic, MAGIC, sizeof(magic)) != 0) {
+		r = kb_err_set(KB_ERR_INVALID, "not an openssh-key-v1 key");
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *p;
+		size_t n;
+		if (kb_buf_get_string_direct(&in, &p, &n) != KB_OK) {
+			r = kb_err_set(KB_ERR_INVALID, "corrupt private key file");
+			goto out;
+		}
+	}
+	uint32_t nkeys;
+	if (kb_buf_get_u32(&in, &nkeys) != KB_OK || nkeys != 1 ||
+	    kb_buf_get_string_direct(&in, &pub, &publen) != KB_OK) {
+		r = kb_err_set(KB_ERR_INVALID, "corrupt private key file");
+		goto out;
+	}
+	r = kb_key_from_blob(pub, publen, ret);
+out:
+	kb_buf_done(&raw);
+	return r;
+}
+
 int kb_key_write_private_file(const struct kb_key *k, const char *comment, struct kb_buf *out)
 {
 	struct kb_buf bin, sec, pub, b64;
