@@ -35,7 +35,7 @@ static void print_json(json_t *j)
 
 static void key_usage(FILE *f)
 {
-	fprintf(f, "usage: broker key generate -t TYPE -f FILE [-b BITS] [-C COMMENT] [-N ''] [--force]\n"
+	fprintf(f, "usage: broker key generate -t TYPE -f FILE [-b BITS] [-C COMMENT] [-N PASSPHRASE] [--force]\n"
 		   "       broker key fingerprint [-E sha256] [-f] FILE\n"
 		   "       broker key public [-P PASSPHRASE] [-f] FILE\n"
 		   "TYPE: ed25519, ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096\n"
@@ -114,9 +114,6 @@ static int cmd_generate(struct kb_ctx *ctx, int argc, char **argv)
 			return kb_usage_error(ctx, "-b %s does not fit key type %s", bits_arg, type_name);
 		}
 	}
-	if (pass != NULL && pass[0] != '\0')
-		return kb_usage_error(ctx, "writing passphrase-protected keys is not supported; use -N '' and "
-					   "keep the key in a secret backend");
 	if (comment == NULL)
 		comment = defcomment = default_comment();
 	if (comment == NULL || strpbrk(comment, "\r\n") != NULL) {
@@ -139,7 +136,7 @@ static int cmd_generate(struct kb_ctx *ctx, int argc, char **argv)
 		rc = kb_fail(ctx, r, "cannot generate key");
 		goto out;
 	}
-	if ((r = kb_key_write_private_file(k, comment, &priv)) != KB_OK ||
+	if ((r = kb_key_write_private_file_encrypted(k, comment, pass, 0, &priv)) != KB_OK ||
 	    (r = kb_key_format_public_line(k, comment, &line)) != KB_OK ||
 	    (r = kb_key_fingerprint(k, fp, sizeof(fp))) != KB_OK) {
 		rc = kb_fail(ctx, r, "cannot encode key");

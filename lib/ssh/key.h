@@ -123,6 +123,10 @@ int kb_key_parse_private_file(const char *text, size_t len, const char *passphra
 int kb_key_parse_private_file_public(const char *text, size_t len, struct kb_key **ret);
 /* Writes an unencrypted openssh-key-v1 file into out (use a secure buf). */
 int kb_key_write_private_file(const struct kb_key *k, const char *comment, struct kb_buf *out);
+/* The same, encrypted like ssh-keygen -N (bcrypt KDF with `rounds`, 0 for
+ * ssh-keygen's default 16; aes256-ctr).  NULL or "" passphrase: plain. */
+int kb_key_write_private_file_encrypted(const struct kb_key *k, const char *comment, const char *passphrase,
+					unsigned rounds, struct kb_buf *out);
 
 /* Signatures.
  * alg selects the RSA hash: "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa"
