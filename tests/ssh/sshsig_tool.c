@@ -2,7 +2,8 @@
  * interop test can check our signatures with `ssh-keygen -Y verify` and
  * ssh-keygen's with ours.
  *   sshsig_tool sign PRIVATE_KEY NAMESPACE < MSG > SIG
- *   sshsig_tool verify PUBLIC_KEY_FILE NAMESPACE SIG < MSG   (exit 0 = good) */
+ *   sshsig_tool verify PUBLIC_KEY_FILE NAMESPACE SIG < MSG   (exit 0 = good)
+ *   sshsig_tool rawsign PRIVATE_KEY ALG|- < MSG > WIRE_SIGNATURE  (fuzz seeds) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ int main(int argc, char **argv)
 {
 	struct kb_buf msg, data, sig, blob, file, out;
 	struct kb_key *k = NULL;
+	int rc = 0;
 
 	kb_init();
 	kb_buf_init(&msg, 1 << 20);
@@ -62,7 +64,14 @@ int main(int argc, char **argv)
 	kb_buf_init(&out, 1 << 17);
 	if (argc < 4 || read_stdin(&msg) != 0)
 		return 2;
-	if (strcmp(argv[1], "sign") == 0) {
+	if (strcmp(argv[1], "rawsign") == 0) {
+		char *text = slurp(argv[2], &file);
+		if (kb_key_parse_private_file(text, strlen(text), NULL, &k, NULL) != KB_OK ||
+		    kb_key_sign(k, kb_buf_ptr(&msg), kb_buf_remaining(&msg), strcmp(argv[3], "-") ? argv[3] : NULL,
+				&sig) != KB_OK)
+			return 2;
+		fwrite(kb_buf_ptr(&sig), 1, kb_buf_remaining(&sig), stdout);
+	} else if (strcmp(argv[1], "sign") == 0) {
 		char *text = slurp(argv[2], &file);
 		if (kb_key_parse_private_file(text, strlen(text), NULL, &k, NULL) != KB_OK)
 			return 2;
@@ -117,7 +126,7 @@ int main(int argc, char **argv)
 		if (kb_key_from_blob(pk, pklen, &signer) != KB_OK || !kb_key_equal_public(signer, k) ||
 		    strcmp(ns, argv[3]) != 0 || strcmp(alg, "sha512") != 0) {
 			fprintf(stderr, "sshsig_tool: wrong key, namespace or hash\n");
-			return 1;
+			exit(1);
 		}
 		if (signed_data(ns, &msg, &data))
 			return 2;
@@ -130,7 +139,8 @@ int main(int argc, char **argv)
 		kb_buf_done(&sigfile);
 		kb_buf_done(&raw);
 		kb_key_free(k);
-		return r == KB_OK ? 0 : 1;
+		k = NULL;
+		rc = r == KB_OK ? 0 : 1;
 	} else {
 		return 2;
 	}
@@ -141,5 +151,5 @@ int main(int argc, char **argv)
 	kb_buf_done(&blob);
 	kb_buf_done(&file);
 	kb_buf_done(&out);
-	return 0;
+	return rc;
 }
