@@ -1,11 +1,13 @@
 #include "certtool_io.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/util.h"
+#include "ctx.h"
 
 #define CERT_SUFFIX "-cert-v01@openssh.com"
 
@@ -199,4 +201,12 @@ int ct_load_private(const char *path, const char *passphrase, struct kb_key **re
 		r = kb_key_parse_private_file((const char *)b.data, b.len, passphrase, ret_key, NULL);
 	kb_buf_done(&b);
 	return r;
+}
+
+int ct_bad_option(struct kb_ctx *ctx, const char *cmd, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	if (optopt != 0 && optopt < 256 && arg[0] == '-' && arg[1] != '-')
+		return kb_usage_error(ctx, "%s: unknown option or missing value: -%c (see --help)", cmd, optopt);
+	return kb_usage_error(ctx, "%s: unknown option or missing value: %s (see --help)", cmd, arg);
 }

@@ -31,4 +31,9 @@ int ct_load_public(const char *path, struct kb_key **ret_key, char **ret_comment
 /* A private key (openssh-key-v1); passphrase may be NULL. */
 int ct_load_private(const char *path, const char *passphrase, struct kb_key **ret_key);
 
+/* After getopt_long returned '?' or ':' (with opterr = 0): prints a
+ * one-line error naming the bad option and returns KB_EXIT_USAGE. */
+struct kb_ctx;
+int ct_bad_option(struct kb_ctx *ctx, const char *cmd, char **argv);
+
 #endif

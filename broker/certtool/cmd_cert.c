@@ -210,6 +210,7 @@ static int cert_sign(struct kb_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	optind = 0;
+	opterr = 0; /* our own one-line errors */
 	while ((opt = getopt_long(argc, argv, "s:f:I:n:V:z:O:t:P:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': o.ca_path = optarg; break;
@@ -228,7 +229,7 @@ static int cert_sign(struct kb_ctx *ctx, int argc, char **argv)
 			}
 			break;
 		case 'h': cert_usage(stdout); rc = KB_EXIT_OK; goto out;
-		default: cert_usage(stderr); rc = KB_EXIT_USAGE; goto out;
+		default: rc = ct_bad_option(ctx, "cert sign", argv); goto out;
 		}
 	}
 	for (int i = optind; i < argc; i++)
@@ -362,6 +363,7 @@ static int cert_inspect(struct kb_ctx *ctx, int argc, char **argv)
 	int opt;
 
 	optind = 0;
+	opterr = 0; /* our own one-line errors */
 	while ((opt = getopt_long(argc, argv, "f:Lh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
@@ -370,7 +372,7 @@ static int cert_inspect(struct kb_ctx *ctx, int argc, char **argv)
 			break;
 		case 'L': break; /* ssh-keygen -L habit */
 		case 'h': cert_usage(stdout); return KB_EXIT_OK;
-		default: cert_usage(stderr); return KB_EXIT_USAGE;
+		default: return ct_bad_option(ctx, "cert inspect", argv);
 		}
 	}
 	for (int i = optind; i < argc && nfiles < KB_ARRAY_SIZE(files); i++)

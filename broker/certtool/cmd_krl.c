@@ -175,6 +175,7 @@ static int krl_create(struct kb_ctx *ctx, int argc, char **argv)
 	if ((items = calloc((size_t)argc + 1, sizeof(*items))) == NULL)
 		return kb_fail(ctx, KB_ERR_NOMEM, "krl create");
 	optind = 0;
+	opterr = 0; /* our own one-line errors */
 	while ((opt = getopt_long(argc, argv, "f:s:z:uh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': out_path = optarg; break;
@@ -187,7 +188,7 @@ static int krl_create(struct kb_ctx *ctx, int argc, char **argv)
 			items[nitems++].v = optarg;
 			break;
 		case 'h': krl_usage(stdout); rc = KB_EXIT_OK; goto out;
-		default: krl_usage(stderr); rc = KB_EXIT_USAGE; goto out;
+		default: rc = ct_bad_option(ctx, "krl create", argv); goto out;
 		}
 	}
 	if (out_path == NULL) {

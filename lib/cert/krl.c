@@ -88,6 +88,20 @@ int kb_krl_set_comment(struct kb_krl *krl, const char *comment)
 
 /* ---- sorted sets ---- */
 
+/* Room for element n (arrays grow to powers of two, so capacity is
+ * implicit: reallocate only when n is 0 or a power of two). */
+static int grow(void **arr, size_t n, size_t elem)
+{
+	if (n != 0 && (n & (n - 1)) != 0)
+		return KB_OK;
+	size_t cap = n == 0 ? 1 : 2 * n;
+	void *v = realloc(*arr, cap * elem);
+	if (v == NULL)
+		return KB_ERR_NOMEM;
+	*arr = v;
+	return KB_OK;
+}
+
 static int blob_cmp(const void *a, const void *b)
 {
 	const struct krl_blob *x = a, *y = b;
@@ -122,10 +136,9 @@ static int blobset_add(struct kb_krl *krl, struct krl_blobset *s, const uint8_t 
 {
 	if (krl->entries >= KB_KRL_MAX_ENTRIES)
 		return kb_err_set(KB_ERR_LIMIT, "KRL has more than %u entries", KB_KRL_MAX_ENTRIES);
-	struct krl_blob *v = realloc(s->v, (s->n + 1) * sizeof(*v));
-	if (v == NULL)
+	if (grow((void **)&s->v, s->n, sizeof(*s->v)) != 0)
 		return KB_ERR_NOMEM;
-	s->v = v;
+	struct krl_blob *v = s->v;
 	if ((v[s->n].p = malloc(n ? n : 1)) == NULL)
 		return KB_ERR_NOMEM;
 	if (n)
@@ -182,10 +195,9 @@ static int range_add(struct kb_krl *krl, struct krl_ca *ca, uint64_t lo, uint64_
 				  (unsigned long long)lo, (unsigned long long)hi);
 	if (krl->entries >= KB_KRL_MAX_ENTRIES)
 		return kb_err_set(KB_ERR_LIMIT, "KRL has more than %u entries", KB_KRL_MAX_ENTRIES);
-	struct krl_range *v = realloc(ca->ranges, (ca->nranges + 1) * sizeof(*v));
-	if (v == NULL)
+	if (grow((void **)&ca->ranges, ca->nranges, sizeof(*ca->ranges)) != 0)
 		return KB_ERR_NOMEM;
-	ca->ranges = v;
+	struct krl_range *v = ca->ranges;
 	v[ca->nranges].lo = lo;
 	v[ca->nranges].hi = hi;
 	ca->nranges++;
@@ -234,6 +246,8 @@ static int get_ca_key(struct kb_krl *krl, const struct kb_key *ca, struct krl_ca
 
 /* ---- revocation API ---- */
 
+static int add_unique(struct kb_krl *krl, struct krl_blobset *s, const uint8_t *p, size_t n);
+
 int kb_krl_revoke_serial_range(struct kb_krl *krl, const struct kb_key *ca, uint64_t lo, uint64_t hi)
 {
 	struct krl_ca *s;
@@ -241,9 +255,15 @@ int kb_krl_revoke_serial_range(struct kb_krl *krl, const struct kb_key *ca, uint
 
 	if (lo == 0 || lo > hi)
 		return range_add(krl, NULL, lo, hi); /* the error message */
-	if ((r = get_ca_key(krl, ca, &s)) != 0 || (r = range_add(krl, s, lo, hi)) != 0)
+	if ((r = get_ca_key(krl, ca, &s)) != 0)
 		return r;
-	ranges_normalize(s);
+	/* Appending past the last range keeps the list normalised. */
+	bool in_order = s->nranges == 0 ||
+			(s->ranges[s->nranges - 1].hi != UINT64_MAX && lo > s->ranges[s->nranges - 1].hi + 1);
+	if ((r = range_add(krl, s, lo, hi)) != 0)
+		return r;
+	if (!in_order)
+		ranges_normalize(s);
 	return KB_OK;
 }
 
@@ -257,22 +277,20 @@ int kb_krl_revoke_key_id(struct kb_krl *krl, const struct kb_key *ca, const char
 		return kb_err_set(KB_ERR_INVALID, "key id longer than %d bytes", KB_KRL_KEY_ID_MAX);
 	if ((r = get_ca_key(krl, ca, &s)) != 0)
 		return r;
-	if (blobset_has(&s->ids, (const uint8_t *)key_id, n))
-		return KB_OK;
-	if ((r = blobset_add(krl, &s->ids, (const uint8_t *)key_id, n)) != 0)
-		return r;
-	blobset_normalize(&s->ids);
-	return KB_OK;
+	return add_unique(krl, &s->ids, (const uint8_t *)key_id, n);
 }
 
 static int add_unique(struct kb_krl *krl, struct krl_blobset *s, const uint8_t *p, size_t n)
 {
+	struct krl_blob key = { (uint8_t *)p, n };
 	int r;
 	if (blobset_has(s, p, n))
 		return KB_OK;
+	bool in_order = s->n == 0 || blob_cmp(&s->v[s->n - 1], &key) < 0;
 	if ((r = blobset_add(krl, s, p, n)) != 0)
 		return r;
-	blobset_normalize(s);
+	if (!in_order)
+		blobset_normalize(s);
 	return KB_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "cert/cert.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/util.h"
 #include "kbtest.h"
 
 static const enum kb_key_type all_types[] = {

@@ -10,6 +10,7 @@
 #include "cert/krl.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/util.h"
 #include "kbtest.h"
 
 static struct kb_key *ca1, *ca2;
@@ -149,7 +150,10 @@ static void test_revocations(void)
 	free(text);
 	free(js);
 
-	/* Truncations never parse; bit flips never crash. */
+	/* Truncations parse only at section boundaries (the format has no
+	 * length or checksum over the sections, as in OpenSSH): after the
+	 * header and after each of the first four of our five sections (two
+	 * CA sections, explicit keys, SHA1, SHA256).  Bit flips never crash. */
 	size_t accepted = 0;
 	for (size_t n = 0; n < b1.len; n++) {
 		struct kb_krl *p = NULL;
@@ -160,7 +164,7 @@ static void test_revocations(void)
 		kb_krl_free(p);
 		free(part);
 	}
-	KBT_CHECK_INT(accepted, 0);
+	KBT_CHECK_INT(accepted, 5);
 	uint8_t *copy = malloc(b1.len);
 	for (size_t bit = 0; bit < b1.len * 8; bit++) {
 		struct kb_krl *p = NULL;
