@@ -35,6 +35,12 @@ struct kb_http_request {
 	bool secure_body;              /* response may hold secrets */
 };
 
+/* On return from kb_http_do the response is always initialised (release
+ * it with kb_http_response_done whatever the result); on error status is 0
+ * and body and headers are empty.  Request header names and values must
+ * not contain CR/LF (KB_ERR_INVALID).  Redirects are not followed: a 3xx is
+ * returned as a response.  libcurl's usual proxy variables (https_proxy,
+ * no_proxy) apply. */
 struct kb_http_response {
 	long status;                   /* 0 if no response */
 	struct kb_buf body;            /* secure when the request asked */
@@ -59,7 +65,17 @@ struct kb_retry {
 	long deadline_ms;        /* overall budget from the first try */
 };
 /* Computes the delay before retry number `attempt` (1-based); returns -1
- * when no more attempts fit in the deadline (elapsed_ms so far). */
+ * when no more attempts fit in the deadline (elapsed_ms so far), i.e. when
+ * attempt >= max_attempts or elapsed + the drawn delay reaches deadline_ms
+ * (deadline_ms 0: no deadline).  Randomness from libsodium. */
 long kb_retry_delay_ms(const struct kb_retry *r, unsigned attempt, long elapsed_ms);
+
+/* Milliseconds from a monotonic clock (for elapsed time and deadlines). */
+int64_t kb_http_monotonic_ms(void);
+/* Sleeps ms milliseconds (restarts after signals). */
+void kb_http_sleep_ms(long ms);
+/* Percent-encodes s (RFC 3986: everything but A-Z a-z 0-9 - . _ ~); with
+ * keep_slash '/' stays as is.  Returns a heap string or NULL. */
+char *kb_http_escape(const char *s, bool keep_slash);
 
 #endif
