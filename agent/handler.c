@@ -164,6 +164,31 @@ static const char *rsa_alg(uint32_t flags)
 	return "ssh-rsa";
 }
 
+/* A certificate is never kept past its valid_before, but its key may still
+ * be held: a signature "with the certificate" is made by that key alone, so
+ * a request naming a certificate we do not hold is served by the plain key
+ * (with the plain identity's own constraints).  ssh-keygen -Y sign with an
+ * expired certificate relies on this (OpenSSH's sshsig regress test). */
+static struct kb_agent_identity *find_cert_key(const struct kb_agent_table *t, const struct kb_agent_conn *conn,
+					       const uint8_t *blob, size_t len)
+{
+	struct kb_key *k = NULL;
+	struct kb_buf plain;
+	struct kb_agent_identity *id = NULL;
+
+	if (t->n == 0 || kb_key_from_blob(blob, len, &k) != 0)
+		return NULL;
+	kb_buf_init(&plain, KB_KEY_BLOB_MAX);
+	if (kb_key_is_cert(k) && kb_key_plain_blob(k, &plain) == 0) {
+		id = kb_agent_table_find(t, kb_buf_ptr(&plain), kb_buf_remaining(&plain));
+		if (id != NULL)
+			kb_debug("conn %lu: certificate not held, signing with its key", conn->id);
+	}
+	kb_buf_done(&plain);
+	kb_key_free(k);
+	return id;
+}
+
 static int handle_sign(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, struct kb_buf *m,
 		       struct kb_buf *reply)
 {
@@ -183,7 +208,9 @@ static int handle_sign(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, str
 		return put_status(reply, false);
 	}
 	t = live_table(ctx);
-	if ((id = kb_agent_table_find(t, blob, blob_len)) == NULL || !identity_usable(ctx, id)) {
+	if ((id = kb_agent_table_find(t, blob, blob_len)) == NULL)
+		id = find_cert_key(t, conn, blob, blob_len);
+	if (id == NULL || !identity_usable(ctx, id)) {
 		kb_debug("conn %lu: sign request for a key the agent does not hold", conn->id);
 		goto send;
 	}
