@@ -97,28 +97,41 @@ static bool identity_usable(struct kb_agent_ctx *ctx, const struct kb_agent_iden
 	return true;
 }
 
-static int md5_fingerprint(const struct kb_key *k, char *out, size_t n)
+/* MD5 as hex pairs, SHA1 as unpadded base64 (ssh-keygen -E formats). */
+static int other_fingerprint(const struct kb_key *k, int hash, char *out, size_t n)
 {
-	struct kb_buf b;
+	struct kb_buf b, enc;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	int r = -1;
 
 	kb_buf_init(&b, KB_KEY_BLOB_MAX);
-	if (n >= 52 && kb_key_plain_blob(k, &b) == 0 &&
-	    EVP_Digest(kb_buf_ptr(&b), kb_buf_remaining(&b), md, &mdlen, EVP_md5(), NULL) == 1 && mdlen == 16) {
+	kb_buf_init(&enc, 256);
+	if (n < 64 || kb_key_plain_blob(k, &b) != 0 ||
+	    EVP_Digest(kb_buf_ptr(&b), kb_buf_remaining(&b), md, &mdlen, hash == KB_AGENT_FP_MD5 ? EVP_md5() : EVP_sha1(),
+		       NULL) != 1)
+		goto out;
+	if (hash == KB_AGENT_FP_MD5) {
 		size_t o = (size_t)snprintf(out, n, "MD5");
 		for (unsigned i = 0; i < mdlen && o < n; i++)
 			o += (size_t)snprintf(out + o, n - o, ":%02x", md[i]);
-		r = 0;
+	} else {
+		if (kb_buf_put_base64(&enc, md, mdlen) != 0 || kb_buf_put_u8(&enc, 0) != 0)
+			goto out;
+		char *s = (char *)enc.data;
+		s[strcspn(s, "=")] = '\0';
+		snprintf(out, n, "SHA1:%s", s);
 	}
+	r = 0;
+out:
 	kb_buf_done(&b);
+	kb_buf_done(&enc);
 	return r;
 }
 
 void kb_agent_fingerprint(const struct kb_agent_ctx *ctx, const struct kb_key *k, char *out, size_t n)
 {
-	if (ctx->fp_md5 && md5_fingerprint(k, out, n) == 0)
+	if (ctx->fp_hash != KB_AGENT_FP_SHA256 && other_fingerprint(k, ctx->fp_hash, out, n) == 0)
 		return;
 	if (kb_key_fingerprint(k, out, n) != 0)
 		kb_strlcpy(out, "(unknown)", n);

@@ -30,6 +30,10 @@ struct kb_agent_conn {
 	unsigned long id; /* for log messages */
 };
 
+#define KB_AGENT_FP_SHA256 0
+#define KB_AGENT_FP_MD5 1
+#define KB_AGENT_FP_SHA1 2
+
 struct kb_agent_ctx {
 	struct kb_agent_keystore *ks;
 	/* Clocks: monotonic milliseconds and wall-clock seconds. */
@@ -42,7 +46,7 @@ struct kb_agent_ctx {
 	/* Sleeps after a wrong unlock passphrase (NULL: no delay). */
 	void (*delay_ms)(unsigned ms);
 	uint32_t default_lifetime; /* -t, seconds; 0 = none */
-	bool fp_md5;               /* -E md5 */
+	int fp_hash;               /* -E: KB_AGENT_FP_SHA256, _MD5 or _SHA1 */
 	/* Lock state (PROTOCOL.agent LOCK/UNLOCK). */
 	pthread_mutex_t lock_mu;
 	bool locked;
@@ -64,7 +68,7 @@ int kb_agent_handle(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, const 
 /* Monotonic death time for an identity added now (lifetime in seconds, 0 =
  * none) holding a certificate valid until valid_before (0 = no cert).
  * Returns -1 when the certificate has already expired. */
-/* A key's fingerprint for messages and prompts (-E md5 or SHA256). */
+/* A key's fingerprint for messages and prompts, in the -E hash. */
 void kb_agent_fingerprint(const struct kb_agent_ctx *ctx, const struct kb_key *k, char *out, size_t n);
 
 int64_t kb_agent_death(const struct kb_agent_ctx *ctx, uint32_t lifetime, uint64_t valid_before);

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	bool c_flag = false, s_flag = false, k_flag = false, d_flag = false, D_flag = false;
 	const char *bind_addr = NULL;
 	int64_t lifetime = 0;
-	bool fp_md5 = false;
+	int fp_hash = KB_AGENT_FP_SHA256;
 	int ch;
 
 	sanitise_stdfd();
@@ -137,10 +137,12 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case 'E':
 			if (strcmp(optarg, "md5") == 0)
-				fp_md5 = true;
+				fp_hash = KB_AGENT_FP_MD5;
+			else if (strcmp(optarg, "sha1") == 0)
+				fp_hash = KB_AGENT_FP_SHA1;
 			else if (strcmp(optarg, "sha256") != 0) {
-				fprintf(stderr, "Invalid hash algorithm \"%s\"\n", optarg);
-				return 1;
+				fprintf(stderr, "Invalid hash algorithm \"%s\"\r\n", optarg);
+				return 255; /* ssh-agent's fatal() status */
 			}
 			break;
 		case 'c':
@@ -156,8 +158,8 @@ int main(int argc, char **argv)
 			 * refused anyway. */
 			if (strcmp(optarg, "no-restrict-websafe") != 0 && strcmp(optarg, "allow-remote-pkcs11") != 0 &&
 			    strncmp(optarg, "websafe-allow=", 14) != 0) {
-				fprintf(stderr, "Unknown -O option\n");
-				return 1;
+				fprintf(stderr, "Unknown -O option\r\n");
+				return 255;
 			}
 			break;
 		case 'P':
@@ -238,7 +240,7 @@ int main(int argc, char **argv)
 	ctx.confirm = kb_agent_askpass_confirm;
 	ctx.delay_ms = kb_agent_sleep_ms;
 	ctx.default_lifetime = (uint32_t)lifetime;
-	ctx.fp_md5 = fp_md5;
+	ctx.fp_hash = fp_hash;
 
 	struct kb_agent_server srv = {
 		.ctx = &ctx,
