@@ -383,6 +383,10 @@ out:
 		for (size_t j = start; j < *n; j++)
 			free((*names)[j]);
 		*n = start;
+		if (start == 0) {
+			free(*names);
+			*names = NULL;
+		}
 	}
 	json_decref(doc);
 	return r;

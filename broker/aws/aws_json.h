@@ -43,7 +43,8 @@ int kb_aws_parse_version_list(const uint8_t *body, size_t len, struct kb_secret_
 			      char **ret_next);
 
 /* ListSecrets page: appends names to (*names, *n) and returns NextToken
- * (heap) or NULL. */
+ * (heap) or NULL.  On error the names of this page are freed (and the
+ * array too when it held nothing before). */
 int kb_aws_parse_list(const uint8_t *body, size_t len, char ***names, size_t *n, char **ret_next);
 
 /* AWS stage labels <-> enum kb_stage. */

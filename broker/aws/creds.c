@@ -434,6 +434,8 @@ int kb_aws_imds_fetch(const char *endpoint, long timeout_ms, struct kb_aws_creds
 		goto out;
 	}
 	r = imds_get(url, "GET", &ah, 1, timeout_ms, false, &resp);
+	if (r != KB_OK && resp.status == 404)
+		r = kb_err_set(KB_ERR_AUTH, "no instance role attached (IMDS has no iam/security-credentials)");
 	if (r == KB_OK) {
 		size_t n = 0;
 		while (n < resp.body.len && resp.body.data[n] != '\n' && resp.body.data[n] != '\r')

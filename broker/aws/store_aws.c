@@ -156,6 +156,42 @@ static void aws_tag(struct aws_store *s, const char *name)
 	kb_err_clear_detail();
 }
 
+static int describe_stages(struct aws_store *s, const char *name, struct kb_secret_info **ret);
+static void info_free(struct kb_secret_info *info);
+static int update_stage(struct aws_store *s, const char *name, const char *label, const char *move_to,
+			const char *remove_from);
+
+/* After PutSecretValue(AWSCURRENT) exactly one version is current on AWS.
+ * moto loses track of the current version once UpdateSecretVersionStage has
+ * moved it and then leaves two versions labelled AWSCURRENT (and the
+ * AWSPREVIOUS label on the wrong one).  Check, and take the label off the
+ * stale version: that also moves AWSPREVIOUS to it, as AWS would have. */
+static void fix_double_current(struct aws_store *s, const char *name, const char *ours)
+{
+	struct kb_secret_info *info = NULL;
+	bool mine = false;
+	const char *stale = NULL;
+
+	if (describe_stages(s, name, &info) != KB_OK) {
+		kb_err_clear_detail();
+		return;
+	}
+	for (size_t i = 0; i < info->nversions; i++) {
+		if (!(info->versions[i].stages & KB_STAGE_CURRENT))
+			continue;
+		if (strcmp(info->versions[i].id, ours) == 0)
+			mine = true;
+		else
+			stale = info->versions[i].id;
+	}
+	if (mine && stale != NULL) {
+		kb_debug("%s: two versions labelled AWSCURRENT after PutSecretValue; removing it from %s", name, stale);
+		if (update_stage(s, name, "AWSCURRENT", NULL, stale) != KB_OK)
+			kb_err_clear_detail();
+	}
+	info_free(info);
+}
+
 /* KB_OK when version tok exists with this value, KB_ERR_CONFLICT when it
  * exists with another, KB_ERR_NOT_FOUND when it (or the secret) does not. */
 static int check_token(struct aws_store *s, const char *name, const char *tok, const uint8_t *value,
@@ -237,6 +273,8 @@ static int op_put(struct kb_store *st, const char *name, const uint8_t *value, s
 	if (r == KB_OK)
 		r = kb_aws_parse_version_id(res.resp.body.data, res.resp.body.len, ret_version);
 	kb_aws_result_done(&res);
+	if (r == KB_OK && !created && !pending)
+		fix_double_current(s, name, *ret_version);
 	if (r == KB_OK && !created)
 		aws_tag(s, name);
 	return r;

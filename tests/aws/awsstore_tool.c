@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 		kb_aws_creds_free(c);
 		return 0;
 	}
-	if (kb_config_load("/dev/null", &cfg) != KB_OK)
+	if (kb_config_load(NULL, &cfg) != KB_OK)
 		return fail(KB_ERR_INVALID, "config");
 	if ((r = kb_store_aws_open(cfg, &st)) != KB_OK) {
 		kb_config_free(cfg);
