@@ -20,13 +20,13 @@
 
 struct kb_cert_option {
 	char *name;
-	/* Raw option data: the bytes of the option's data field exactly as on
-	 * the wire, i.e. for valued options (force-command, source-address,
-	 * custom name=value options) this is itself an SSH string
-	 * (u32 length + value); empty (data_len 0, data may be NULL) for flags
-	 * such as permit-pty or verify-required.  Kept raw so unknown options
-	 * round-trip and print like ssh-keygen -L ("UNKNOWN OPTION: <hex>").
-	 * Use kb_cert_option_string() to read a valued option. */
+	/* The option's value: OpenSSH wraps a valued option's data in an SSH
+	 * string (force-command, source-address, custom name=value); this is
+	 * that inner string's bytes, unwrapped.  Flags (permit-pty,
+	 * verify-required, ...) have data_len 0 (data may be NULL).  The parser
+	 * rejects option data that is not exactly one string, and the encoder
+	 * wraps non-empty data again, so a value cannot be empty.  Use
+	 * kb_cert_option_string() for a NUL-terminated copy. */
 	uint8_t *data;
 	size_t data_len;
 };
@@ -91,8 +91,9 @@ int kb_cert_add_principal(struct kb_cert *c, const char *principal);
 int kb_cert_add_principals(struct kb_cert *c, const char *list);
 /* KB_ERR_INVALID unless valid_after < valid_before. */
 int kb_cert_set_validity(struct kb_cert *c, uint64_t valid_after, uint64_t valid_before);
-/* Sets (replacing) a critical option or extension.  value NULL makes a
- * flag; otherwise the data is string(value).  Known names are checked:
+/* Sets (replacing) a critical option or extension.  value NULL or ""
+ * makes a flag; otherwise the value is stored (and encoded as
+ * string(value)).  Known names are checked:
  * force-command needs a value, source-address needs a valid CIDR list
  * (kb_cert_check_source_address), verify-required and the permit-*
  * extensions take no value.  Options are kept sorted by name. */
@@ -106,8 +107,8 @@ void kb_cert_clear_options(struct kb_cert *c);
 /* Finds an option by name (NULL if absent; borrowed). */
 const struct kb_cert_option *kb_cert_find_critical(const struct kb_cert *c, const char *name);
 const struct kb_cert_option *kb_cert_find_extension(const struct kb_cert *c, const char *name);
-/* The value of a valued option (its data must be exactly one SSH string
- * without NUL); heap string in *ret. */
+/* The value of a valued option as a heap string (KB_ERR_INVALID for a
+ * flag or a value containing NUL). */
 int kb_cert_option_string(const struct kb_cert_option *o, char **ret);
 /* Validates a source-address list like OpenSSH: comma-separated IPv4/IPv6
  * addresses with optional /masklen, host bits zero. */
