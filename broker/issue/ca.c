@@ -68,7 +68,9 @@ int kb_ca_load(struct kb_store *s, bool host, struct kb_key **ret)
 
 	*ret = NULL;
 	kb_buf_init_secure(&val, KB_STORE_VALUE_MAX);
-	r = kb_store_get(s, name, NULL, &val, NULL);
+	char *ver = NULL; /* always asked for: not every backend accepts NULL */
+	r = kb_store_get(s, name, NULL, &val, &ver);
+	free(ver);
 	if (r == KB_ERR_NOT_FOUND)
 		r = kb_err_set(KB_ERR_NOT_FOUND, "no %s CA in the backend (%s): create it with 'broker ca init%s'",
 			       host ? "host" : "user", name, host ? " --host" : "");
@@ -91,7 +93,10 @@ int kb_ca_init(struct kb_store *s, enum kb_key_type type, unsigned bits, bool ho
 		*ret_pub = NULL;
 	kb_buf_init_secure(&priv, KB_KEY_PRIVATE_FILE_MAX);
 	kb_buf_init_secure(&val, KB_STORE_VALUE_MAX);
-	r = kb_store_get(s, name, NULL, &val, NULL);
+	char *ver = NULL;
+	r = kb_store_get(s, name, NULL, &val, &ver);
+	free(ver);
+	ver = NULL;
 	if (r == KB_OK) {
 		if ((r = parse_ca(&val, name, &key)) == KB_OK && ret_pub)
 			r = kb_key_dup_public(key, ret_pub);
@@ -118,7 +123,9 @@ int kb_ca_init(struct kb_store *s, enum kb_key_type type, unsigned bits, bool ho
 	}
 	struct kb_store_put_opts opts = { .stage = KB_STAGE_CURRENT,
 					  .description = host ? "keybroker SSH host CA" : "keybroker SSH user CA" };
-	if ((r = kb_store_put(s, name, (const uint8_t *)json, strlen(json), &opts, NULL)) != KB_OK)
+	r = kb_store_put(s, name, (const uint8_t *)json, strlen(json), &opts, &ver);
+	free(ver);
+	if (r != KB_OK)
 		goto out;
 	if (ret_pub)
 		r = kb_key_dup_public(key, ret_pub);

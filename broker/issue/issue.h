@@ -85,6 +85,12 @@ struct kb_issue_deliver {
 int kb_issue_run(struct kb_issue_ctx *ic, const struct kb_issue_request *req, const struct kb_issue_deliver *dl,
 		 struct kb_issue_result *res);
 
+/* The middle of the pipeline without policy, store or audit: generates
+ * the key (res->decision.key_type), signs its certificate with ca under
+ * res->decision and builds res->credential.  For benchmarks and callers
+ * that have decided already (rotation). */
+int kb_issue_mint(const struct kb_key *ca, const struct kb_issue_request *req, struct kb_issue_result *res);
+
 /* Parses a stored credential (kind keybroker/ssh-credential/v1) into a
  * private key with its certificate attached. */
 int kb_credential_parse(const char *json, size_t len, struct kb_key **ret_key);
