@@ -58,6 +58,16 @@ static bool key_known(const char *key)
 	return false;
 }
 
+/* Values with a closed set of choices are checked where they are read, so
+ * the error can name the file line or the variable. */
+static int check_value(const char *key, const char *value, const char *where)
+{
+	if (strcmp(key, "backend") == 0 && strcmp(value, "local") != 0 && strcmp(value, "aws") != 0 &&
+	    strcmp(value, "vault") != 0)
+		return kb_err_set(KB_ERR_INVALID, "%s: unknown backend '%.40s' (use local, aws or vault)", where, value);
+	return KB_OK;
+}
+
 int kb_config_new(struct kb_config **ret)
 {
 	*ret = calloc(1, sizeof(**ret));
@@ -188,6 +198,9 @@ int kb_config_parse(struct kb_config *cfg, const char *text, size_t len, const c
 		if (!kb_str_printable(s))
 			return kb_err_set(KB_ERR_INVALID, "%s:%u: control character in value", origin, lineno);
 		char where[600];
+		snprintf(where, sizeof(where), "%s:%u", origin, lineno);
+		if ((r = check_value(k, s, where)) != KB_OK)
+			return r;
 		snprintf(where, sizeof(where), "file %s:%u", origin, lineno);
 		if ((r = kb_config_set(cfg, k, s, where)) != KB_OK)
 			return r;
@@ -247,7 +260,10 @@ static int apply_env(struct kb_config *cfg)
 			continue;
 		char origin[64];
 		snprintf(origin, sizeof(origin), "env %s", env_map[i].env);
-		int r = kb_config_set(cfg, env_map[i].key, v, origin);
+		int r = check_value(env_map[i].key, v, origin);
+		if (r != KB_OK)
+			return r;
+		r = kb_config_set(cfg, env_map[i].key, v, origin);
 		if (r != KB_OK)
 			return r;
 	}

@@ -102,10 +102,16 @@ struct kb_store {
  * Backend settings come from the config and the usual environment
  * variables (AWS_*, VAULT_*). */
 int kb_store_open(const struct kb_config *cfg, struct kb_store **ret);
+/* Calls ops->close, which frees the backend state and s itself; accepts NULL. */
 void kb_store_close(struct kb_store *s);
 
 /* Thin wrappers that validate arguments (name, size limits) and then call
- * the backend. */
+ * the backend, so backends may rely on: a valid name; len <= the limit;
+ * opts never NULL, opts->stage CURRENT or PENDING, token NULL or 1-64
+ * printable non-space characters; sel never NULL, either a version (1-64
+ * printable characters) or exactly one stage; prefix NULL or non-empty.
+ * Invalid arguments give KB_ERR_ARGS (exit 2), oversize values
+ * KB_ERR_TOO_LARGE.  ret_version, when given, is set to NULL on error. */
 int kb_store_put(struct kb_store *s, const char *name, const uint8_t *value, size_t len,
 		 const struct kb_store_put_opts *opts, char **ret_version);
 int kb_store_get(struct kb_store *s, const char *name, const struct kb_store_sel *sel,

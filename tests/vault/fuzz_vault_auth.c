@@ -1,0 +1,12 @@
+/* Fuzz target: an auth block (AppRole login, renew-self, token create). */
+#include "fuzz_vault_common.h"
+#include "vault/vault_json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct kb_vault_auth a;
+
+	if (kb_vault_parse_auth(data, size, &a) == 0)
+		kb_vault_auth_done(&a);
+	return 0;
+}
