@@ -22,8 +22,12 @@ const char *kb_ca_secret_name(bool host)
 uint64_t kb_ca_random_serial(void)
 {
 	uint64_t s = 0;
-	while (s == 0)
+	/* 63 bits: the credential JSON carries the serial as a number, and
+	 * JSON readers (jansson, Python, jq) hold integers as signed 64-bit. */
+	while (s == 0) {
 		randombytes_buf(&s, sizeof(s));
+		s &= INT64_MAX;
+	}
 	return s;
 }
 

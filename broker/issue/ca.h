@@ -24,8 +24,8 @@ int kb_ca_init(struct kb_store *s, enum kb_key_type type, unsigned bits, bool ho
 /* Loads the CA private key.  KB_ERR_NOT_FOUND with advice when missing. */
 int kb_ca_load(struct kb_store *s, bool host, struct kb_key **ret);
 
-/* A random non-zero 64-bit serial (see SECURITY.md: with n certificates
- * ever issued the chance of any repeat is about n^2 / 2^65). */
+/* A random non-zero 63-bit serial (see SECURITY.md: with n certificates
+ * ever issued the chance of any repeat is about n^2 / 2^64). */
 uint64_t kb_ca_random_serial(void);
 
 #endif

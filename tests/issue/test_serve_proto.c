@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "issue/ca.h"
 #include "issue/serve_proto.h"
 #include "kbtest.h"
 
@@ -106,6 +107,18 @@ static void test_truncate_flip(void)
 	}
 }
 
+/* Random serials stay within what JSON readers hold exactly (int64). */
+static void test_serial(void)
+{
+	uint64_t seen_high = 0;
+	for (int i = 0; i < 4096; i++) {
+		uint64_t s = kb_ca_random_serial();
+		KBT_CHECK(s != 0 && s <= (uint64_t)INT64_MAX);
+		seen_high |= s >> 62;
+	}
+	KBT_CHECK(seen_high == 1); /* bit 62 is used, bit 63 never */
+}
+
 int main(void)
 {
 	kb_init();
@@ -113,5 +126,6 @@ int main(void)
 	KBT_RUN(test_roundtrip);
 	KBT_RUN(test_frames);
 	KBT_RUN(test_truncate_flip);
+	KBT_RUN(test_serial);
 	return kbt_done();
 }
