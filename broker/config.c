@@ -166,6 +166,8 @@ int kb_config_parse(struct kb_config *cfg, const char *text, size_t len, const c
 
 	if (len > KB_CONFIG_FILE_MAX)
 		return kb_err_set(KB_ERR_TOO_LARGE, "%s: larger than %u bytes", origin, KB_CONFIG_FILE_MAX);
+	if (len == 0)
+		return KB_OK; /* text may be NULL then */
 	if (memchr(text, '\0', len) != NULL)
 		return kb_err_set(KB_ERR_INVALID, "%s: contains a NUL byte", origin);
 	while (pos < len) {

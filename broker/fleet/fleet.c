@@ -63,12 +63,3 @@ bool kb_fleet_valid_az(const char *az)
 		i++;
 	return az[i] >= 'a' && az[i] <= 'z' && az[i + 1] == '\0';
 }
-
-int kb_fleet_role_user(struct kb_ctx *ctx, const char *role, char **ret_user)
-{
-	(void)ctx;
-	*ret_user = NULL;
-	fprintf(stderr, "broker: --role %s needs the policy engine, which this build lacks; pass --user instead\n",
-		role);
-	return KB_ERR_UNSUPPORTED;
-}

@@ -368,6 +368,13 @@ int cmd_store(struct kb_ctx *ctx, int argc, char **argv)
 	}
 	if (strcmp(argv[1], "get") == 0)
 		return kb_cmd_store_get(ctx, argc - 1, argv + 1);
+	/* Help needs no backend. */
+	for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(usage_text, stdout);
+			return KB_EXIT_OK;
+		}
+	}
 	for (size_t i = 0; i < KB_ARRAY_SIZE(subs); i++) {
 		if (strcmp(argv[1], subs[i].name) != 0)
 			continue;

@@ -207,7 +207,7 @@ static char *version_string(uint64_t v)
 	return kb_asprintf("%llu", (unsigned long long)v);
 }
 
-static int vault_put(struct kb_store *s, const char *name, const uint8_t *value, size_t len,
+static int put_impl(struct kb_store *s, const char *name, const uint8_t *value, size_t len,
 		     const struct kb_store_put_opts *opts, char **ret_version)
 {
 	struct kb_vault_client *c = cli(s);
@@ -319,7 +319,7 @@ static uint64_t stage_version(const struct kb_vault_state *st, enum kb_stage sta
 	}
 }
 
-static int vault_get(struct kb_store *s, const char *name, const struct kb_store_sel *sel, struct kb_buf *out,
+static int get_impl(struct kb_store *s, const char *name, const struct kb_store_sel *sel, struct kb_buf *out,
 		     char **ret_version)
 {
 	struct kb_vault_client *c = cli(s);
@@ -359,6 +359,31 @@ static int vault_get(struct kb_store *s, const char *name, const struct kb_store
 	kb_vault_record_done(&rec);
 	if (r == KB_OK && (*ret_version = version_string(want)) == NULL)
 		r = KB_ERR_NOMEM;
+	return r;
+}
+
+/* ret_version may be NULL (store.h). */
+static int vault_put(struct kb_store *s, const char *name, const uint8_t *value, size_t len,
+		     const struct kb_store_put_opts *opts, char **ret_version)
+{
+	char *v = NULL;
+	int r = put_impl(s, name, value, len, opts, &v);
+	if (ret_version != NULL)
+		*ret_version = v;
+	else
+		free(v);
+	return r;
+}
+
+static int vault_get(struct kb_store *s, const char *name, const struct kb_store_sel *sel, struct kb_buf *out,
+		     char **ret_version)
+{
+	char *v = NULL;
+	int r = get_impl(s, name, sel, out, &v);
+	if (ret_version != NULL)
+		*ret_version = v;
+	else
+		free(v);
 	return r;
 }
 

@@ -285,6 +285,7 @@ static bool retryable_status(long st)
 struct call_state {
 	long last_status;
 	int last_err;
+	bool tls;                 /* TLS failed: not worth retrying */
 	char errmsg[256];
 };
 
@@ -343,6 +344,9 @@ static int request(struct kb_vault_client *c, const char *method, const char *pa
 			break;
 		if (r != KB_OK)
 			snprintf(cs->errmsg, sizeof(cs->errmsg), "%s", kb_err_detail());
+		cs->tls = r == KB_ERR_NETWORK && strstr(cs->errmsg, ": TLS: ") != NULL;
+		if (cs->tls)
+			break;
 		long delay = kb_retry_delay_ms(&rt, attempt, (long)(mono_ms() - start));
 		if (delay < 0)
 			break;
@@ -465,7 +469,7 @@ int kb_vault_client_ensure_token(struct kb_vault_client *c)
 			return KB_OK;
 		/* Renew at two thirds of the lease; log in again when the
 		 * token cannot be renewed or is (nearly) gone. */
-		if (c->token_renewable && age < lease_ms - 1000 && renew(c) == KB_OK)
+		if (c->token_renewable && age < lease_ms - 250 && renew(c) == KB_OK)
 			return KB_OK;
 		kb_err_clear_detail();
 		return login(c);
@@ -512,6 +516,11 @@ int kb_vault_call(struct kb_vault_client *c, const char *method, const char *pat
 		if (r == KB_ERR_TIMEOUT)
 			return kb_err_set(r, "no answer from Vault at %s within %ld s (%s %s): %s", c->addr,
 					  c->deadline_ms / 1000, method, path, cs.errmsg);
+		if (r == KB_ERR_NETWORK && cs.tls)
+			return kb_err_set(r, "cannot reach Vault at %s: TLS verification failed (%s): %s", c->addr,
+					  c->cacert ? "is VAULT_CACERT the CA that signed Vault's certificate?"
+						    : "set VAULT_CACERT to the CA that signed Vault's certificate",
+					  strstr(cs.errmsg, ": TLS: ") + 7);
 		if (r == KB_ERR_NETWORK)
 			return kb_err_set(r, "cannot reach Vault at %s (%s): %s", c->addr, path, cs.errmsg);
 		if (r == KB_ERR_TOO_LARGE)

@@ -300,6 +300,23 @@ unsigned kb_key_bits(const struct kb_key *k)
 	return k->bits;
 }
 
+unsigned kb_key_bits_for_type(enum kb_key_type t)
+{
+	switch (t) {
+	case KB_KEY_ED25519:
+	case KB_KEY_ECDSA_P256:
+		return 256;
+	case KB_KEY_ECDSA_P384:
+		return 384;
+	case KB_KEY_ECDSA_P521:
+		return 521;
+	case KB_KEY_DSA:
+		return 1024;
+	default:
+		return 0;
+	}
+}
+
 bool kb_key_is_private(const struct kb_key *k)
 {
 	return k->sec != NULL;

@@ -65,6 +65,8 @@ int kb_key_dup(const struct kb_key *k, struct kb_key **ret);
 /* Properties. */
 enum kb_key_type kb_key_type(const struct kb_key *k);
 unsigned kb_key_bits(const struct kb_key *k);
+/* Fixed size of Ed25519/ECDSA/DSA types (256, 384, 521, 1024); 0 for RSA. */
+unsigned kb_key_bits_for_type(enum kb_key_type t);
 bool kb_key_is_private(const struct kb_key *k);
 bool kb_key_is_cert(const struct kb_key *k);
 /* The certificate, or NULL (borrowed). */
@@ -116,8 +118,15 @@ int kb_key_private_deserialize(struct kb_buf *in, struct kb_key **ret);
  * passphrase gives KB_ERR_PASSPHRASE.  ret_comment may be NULL. */
 int kb_key_parse_private_file(const char *text, size_t len, const char *passphrase,
 			      struct kb_key **ret, char **ret_comment);
+/* Only the public key stored in the clear in an openssh-key-v1 file (works
+ * for encrypted files without the passphrase, as ssh-keygen -l does). */
+int kb_key_parse_private_file_public(const char *text, size_t len, struct kb_key **ret);
 /* Writes an unencrypted openssh-key-v1 file into out (use a secure buf). */
 int kb_key_write_private_file(const struct kb_key *k, const char *comment, struct kb_buf *out);
+/* The same, encrypted like ssh-keygen -N (bcrypt KDF with `rounds`, 0 for
+ * ssh-keygen's default 16; aes256-ctr).  NULL or "" passphrase: plain. */
+int kb_key_write_private_file_encrypted(const struct kb_key *k, const char *comment, const char *passphrase,
+					unsigned rounds, struct kb_buf *out);
 
 /* Signatures.
  * alg selects the RSA hash: "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa"

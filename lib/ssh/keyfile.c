@@ -242,32 +242,119 @@ out:
 	return r;
 }
 
+int kb_key_parse_private_file_public(const char *text, size_t len, struct kb_key **ret)
+{
+	struct kb_buf raw, in;
+	const uint8_t *pub;
+	size_t publen;
+	uint8_t magic[sizeof(MAGIC)];
+	int r;
+
+	*ret = NULL;
+	if (len > KB_KEY_PRIVATE_FILE_MAX)
+		return kb_err_set(KB_ERR_TOO_LARGE, "private key file larger than %u bytes", KB_KEY_PRIVATE_FILE_MAX);
+	kb_buf_init_secure(&raw, KB_KEY_PRIVATE_FILE_MAX);
+	if ((r = dearmour(text, len, &raw)) != KB_OK)
+		goto out;
+	kb_buf_init_ro(&in, kb_buf_ptr(&raw), kb_buf_remaining(&raw));
+	if (kb_buf_get(&in, magic, sizeof(magic)) != KB_OK || memcmp(magic, MAGIC, sizeof(magic)) != 0) {
+		r = kb_err_set(KB_ERR_INVALID, "not an openssh-key-v1 key");
+		goto out;
+	}
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *p;
+		size_t n;
+		if (kb_buf_get_string_direct(&in, &p, &n) != KB_OK) {
+			r = kb_err_set(KB_ERR_INVALID, "corrupt private key file");
+			goto out;
+		}
+	}
+	uint32_t nkeys;
+	if (kb_buf_get_u32(&in, &nkeys) != KB_OK || nkeys != 1 ||
+	    kb_buf_get_string_direct(&in, &pub, &publen) != KB_OK) {
+		r = kb_err_set(KB_ERR_INVALID, "corrupt private key file");
+		goto out;
+	}
+	r = kb_key_from_blob(pub, publen, ret);
+out:
+	kb_buf_done(&raw);
+	return r;
+}
+
+static int encrypt_ctr(const uint8_t *keyiv, struct kb_buf *sec)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	int n = 0, fin = 0, r = KB_OK;
+
+	if (kb_buf_remaining(sec) > INT32_MAX)
+		return KB_ERR_TOO_LARGE;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, keyiv, keyiv + 32) != 1 ||
+	    EVP_EncryptUpdate(ctx, sec->data + sec->off, &n, sec->data + sec->off, (int)kb_buf_remaining(sec)) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, sec->data + sec->off + n, &fin) != 1 ||
+	    (size_t)(n + fin) != kb_buf_remaining(sec))
+		r = kb_ossl_err("encryption");
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
 int kb_key_write_private_file(const struct kb_key *k, const char *comment, struct kb_buf *out)
 {
-	struct kb_buf bin, sec, pub, b64;
-	size_t save = out->len;
+	return kb_key_write_private_file_encrypted(k, comment, NULL, 0, out);
+}
+
+int kb_key_write_private_file_encrypted(const struct kb_key *k, const char *comment, const char *passphrase,
+					unsigned rounds, struct kb_buf *out)
+{
+	struct kb_buf bin, sec, pub, b64, kdfopts;
+	size_t save = out->len, block = 8;
 	uint32_t check = randombytes_random();
+	uint8_t salt[16], *keyiv = NULL;
+	bool encrypt = passphrase != NULL && passphrase[0] != '\0';
 	int r;
 
 	if (k->sec == NULL)
 		return kb_err_set(KB_ERR_INVALID, "not a private key");
+	if (encrypt) {
+		block = 16;
+		if (rounds == 0)
+			rounds = 16;
+		if (rounds > MAX_ROUNDS)
+			return kb_err_set(KB_ERR_INVALID, "at most %u KDF rounds", MAX_ROUNDS);
+	}
 	kb_buf_init_secure(&bin, KB_KEY_PRIVATE_FILE_MAX);
 	kb_buf_init_secure(&sec, KB_KEY_PRIVATE_FILE_MAX);
 	kb_buf_init_secure(&b64, KB_KEY_PRIVATE_FILE_MAX);
 	kb_buf_init(&pub, KB_KEY_BLOB_MAX);
+	kb_buf_init(&kdfopts, 64);
 	if ((r = kb_buf_put_u32(&sec, check)) != KB_OK || (r = kb_buf_put_u32(&sec, check)) != KB_OK ||
 	    (r = kb_key_private_serialize(k, &sec)) != KB_OK ||
 	    (r = kb_buf_put_cstring(&sec, comment ? comment : "")) != KB_OK)
 		goto out;
-	for (uint8_t i = 1; kb_buf_remaining(&sec) % 8 != 0; i++)
+	for (uint8_t i = 1; kb_buf_remaining(&sec) % block != 0; i++)
 		if ((r = kb_buf_put_u8(&sec, i)) != KB_OK)
 			goto out;
+	if (encrypt) {
+		randombytes_buf(salt, sizeof(salt));
+		if ((r = kb_buf_put_string(&kdfopts, salt, sizeof(salt))) != KB_OK ||
+		    (r = kb_buf_put_u32(&kdfopts, rounds)) != KB_OK)
+			goto out;
+		if ((keyiv = kb_secure_alloc(48)) == NULL) {
+			r = KB_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = kb_bcrypt_pbkdf(passphrase, strlen(passphrase), salt, sizeof(salt), keyiv, 48, rounds)) !=
+			    KB_OK ||
+		    (r = encrypt_ctr(keyiv, &sec)) != KB_OK)
+			goto out;
+	}
 	if ((r = kb_key_public_blob(k, &pub)) != KB_OK)
 		goto out;
-	if ((r = kb_buf_put(&bin, MAGIC, sizeof(MAGIC))) != KB_OK || (r = kb_buf_put_cstring(&bin, "none")) != KB_OK ||
-	    (r = kb_buf_put_cstring(&bin, "none")) != KB_OK || (r = kb_buf_put_string(&bin, NULL, 0)) != KB_OK ||
-	    (r = kb_buf_put_u32(&bin, 1)) != KB_OK || (r = kb_buf_put_stringb(&bin, &pub)) != KB_OK ||
-	    (r = kb_buf_put_stringb(&bin, &sec)) != KB_OK)
+	if ((r = kb_buf_put(&bin, MAGIC, sizeof(MAGIC))) != KB_OK ||
+	    (r = kb_buf_put_cstring(&bin, encrypt ? "aes256-ctr" : "none")) != KB_OK ||
+	    (r = kb_buf_put_cstring(&bin, encrypt ? "bcrypt" : "none")) != KB_OK ||
+	    (r = kb_buf_put_stringb(&bin, &kdfopts)) != KB_OK || (r = kb_buf_put_u32(&bin, 1)) != KB_OK ||
+	    (r = kb_buf_put_stringb(&bin, &pub)) != KB_OK || (r = kb_buf_put_stringb(&bin, &sec)) != KB_OK)
 		goto out;
 	if ((r = kb_buf_put_base64(&b64, kb_buf_ptr(&bin), kb_buf_remaining(&bin))) != KB_OK)
 		goto out;
@@ -287,9 +374,11 @@ out:
 			kb_wipe(out->data + save, out->len - save);
 		out->len = save;
 	}
+	kb_secure_free(keyiv);
 	kb_buf_done(&bin);
 	kb_buf_done(&sec);
 	kb_buf_done(&b64);
 	kb_buf_done(&pub);
+	kb_buf_done(&kdfopts);
 	return r;
 }

@@ -54,6 +54,23 @@ grep -q BROKER_TF_STATE "$T/err" || kb_fail "missing-state message does not say 
 if "$BROKER" inventory --terraform-state "$S/show.json" --user 'a;b' >/dev/null 2>&1; then kb_fail "bad user accepted"; fi
 kb_pass "clear errors for unsupported and malformed states"
 
+# --role: ansible_user is the role's first principal ({{requester}} expanded).
+cat >"$T/policy.json" <<'JSON'
+{"version": 1, "roles": {
+  "deploy": {"requesters": {"users": ["*"]}, "principals": ["deploy", "ubuntu"], "default_ttl": "5m", "max_ttl": "1h"},
+  "mine": {"requesters": {"users": ["*"]}, "principals": ["{{requester}}"], "default_ttl": "5m", "max_ttl": "1h"}}}
+JSON
+u=$("$BROKER" --policy "$T/policy.json" inventory --terraform-state "$S/show.json" --role deploy --host web-0 |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["ansible_user"])')
+[ "$u" = deploy ] || kb_fail "--role deploy gave ansible_user '$u'"
+u=$("$BROKER" --policy "$T/policy.json" inventory --terraform-state "$S/show.json" --role mine --host web-0 |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["ansible_user"])')
+[ "$u" = "$(id -un)" ] || kb_fail "--role mine gave ansible_user '$u'"
+if "$BROKER" --policy "$T/policy.json" inventory --terraform-state "$S/show.json" --role nosuch >/dev/null 2>&1; then
+	kb_fail "unknown role accepted"
+fi
+kb_pass "ansible_user from the role's principal"
+
 # Real ansible-core reads it through the shim.
 export BROKER BROKER_TF_STATE=$S/v4-modules.tfstate BROKER_ANSIBLE_USER=deploy
 export ANSIBLE_INVENTORY_UNPARSED_FAILED=true ANSIBLE_LOCAL_TEMP=$T/ansible-tmp ANSIBLE_HOME=$T/ansible-home

@@ -467,6 +467,56 @@ out:
 	free(priv);
 }
 
+/* Encrypted by ssh-keygen -N kbtest (aes256-ctr and aes256-gcm). */
+static void test_encrypted_fixtures(void)
+{
+	static const char *const names[] = { "user_ed25519_enc", "user_ed25519_gcm" };
+	for (size_t i = 0; i < KB_ARRAY_SIZE(names); i++) {
+		size_t len = 0;
+		char *text = read_fixture(names[i], &len), *comment = NULL;
+		char *pubname = kb_asprintf("%s.pub", names[i]), *pubtext = read_fixture(pubname, NULL);
+		struct kb_key *k = NULL, *pub = NULL, *hdr = NULL;
+
+		KBT_CHECK(text != NULL && pubtext != NULL);
+		if (text == NULL || pubtext == NULL)
+			goto next;
+		KBT_CHECK_INT(kb_key_parse_public_line(pubtext, &pub, NULL), KB_OK);
+		KBT_CHECK_INT(kb_key_parse_private_file(text, len, NULL, &k, NULL), KB_ERR_PASSPHRASE);
+		KBT_CHECK_INT(kb_key_parse_private_file(text, len, "", &k, NULL), KB_ERR_PASSPHRASE);
+		KBT_CHECK_INT(kb_key_parse_private_file(text, len, "kbtesT", &k, NULL), KB_ERR_PASSPHRASE);
+		KBT_CHECK(k == NULL);
+		KBT_CHECK_INT(kb_key_parse_private_file(text, len, "kbtest", &k, &comment), KB_OK);
+		KBT_CHECK(k != NULL && kb_key_is_private(k) && kb_key_equal_public(k, pub));
+		KBT_CHECK_STR(comment, i == 0 ? "enc ctr" : "enc gcm");
+		KBT_CHECK_INT(kb_key_parse_private_file_public(text, len, &hdr), KB_OK);
+		KBT_CHECK(hdr != NULL && !kb_key_is_private(hdr) && kb_key_equal_public(hdr, pub));
+		/* Our own encrypted output opens with the same passphrase only. */
+		if (k != NULL) {
+			struct kb_buf out;
+			struct kb_key *back = NULL;
+			kb_buf_init_secure(&out, KB_KEY_PRIVATE_FILE_MAX);
+			KBT_CHECK_INT(kb_key_write_private_file_encrypted(k, "again", "other pass", 4, &out), KB_OK);
+			KBT_CHECK_INT(kb_key_parse_private_file((const char *)kb_buf_ptr(&out), kb_buf_remaining(&out),
+								"kbtest", &back, NULL),
+				      KB_ERR_PASSPHRASE);
+			KBT_CHECK_INT(kb_key_parse_private_file((const char *)kb_buf_ptr(&out), kb_buf_remaining(&out),
+								"other pass", &back, NULL),
+				      KB_OK);
+			KBT_CHECK(back != NULL && kb_key_equal_public(back, k));
+			kb_key_free(back);
+			kb_buf_done(&out);
+		}
+	next:
+		kb_key_free(k);
+		kb_key_free(pub);
+		kb_key_free(hdr);
+		kb_free_string(comment);
+		free(text);
+		free(pubtext);
+		free(pubname);
+	}
+}
+
 static void test_type_names(void)
 {
 	enum kb_key_type t;
@@ -532,6 +582,7 @@ int main(int argc, char **argv)
 	KBT_RUN(test_generate_all);
 	KBT_RUN(test_roundtrip_generated);
 	KBT_RUN(test_sshkeygen_fixtures);
+	KBT_RUN(test_encrypted_fixtures);
 	KBT_RUN(test_ed25519_kat);
 	KBT_RUN(test_rsa_kat);
 	KBT_RUN(test_blob_mutations);

@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "config.h"
 #include "ctx.h"
 #include "store/store.h"
 #include "vault/vault_client.h"
@@ -79,13 +80,19 @@ static int print_value(struct kb_store *s, const char *name, const struct kb_sto
 int main(int argc, char **argv)
 {
 	struct kb_store *s = NULL;
+	struct kb_config *cfg = NULL;
 	int r, rc = 0;
 
 	if (argc < 2 || kb_init() != 0)
 		return 2;
 	kb_json_use_wiping_alloc();
-	if ((r = kb_store_vault_open(NULL, &s)) != KB_OK)
+	/* The broker's own config loading: BROKER_CONFIG, then VAULT_* env. */
+	if ((r = kb_config_load(NULL, &cfg)) != KB_OK)
+		return fail(r, "config");
+	if ((r = kb_store_vault_open(cfg, &s)) != KB_OK) {
+		kb_config_free(cfg);
 		return fail(r, "open");
+	}
 	const char *cmd = argv[1], *name = argc > 2 ? argv[2] : "";
 	if (strcmp(cmd, "put") == 0 && argc >= 4) {
 		struct kb_buf in;
@@ -152,7 +159,7 @@ int main(int argc, char **argv)
 			args[i].id = i;
 			args[i].puts = puts;
 			/* One store handle per writer, like separate brokers. */
-			if ((r = kb_store_vault_open(NULL, &args[i].s)) != KB_OK)
+			if ((r = kb_store_vault_open(cfg, &args[i].s)) != KB_OK)
 				return fail(r, "open");
 			pthread_create(&th[i], NULL, racer, &args[i]);
 		}
@@ -185,5 +192,6 @@ int main(int argc, char **argv)
 	if (rc == 0 && r != KB_OK)
 		rc = fail(r, cmd);
 	s->ops->close(s);
+	kb_config_free(cfg);
 	return rc;
 }

@@ -51,6 +51,8 @@ vapi PUT sys/seal >/dev/null
 start=$SECONDS
 VAULT_CLIENT_TIMEOUT=2 expect_fail 5 '^vault-driver: get: .*Vault is sealed: unseal it or wait' $V get $N
 ((SECONDS - start <= 5)) || kb_fail "sealed failure took $((SECONDS - start)) s with a 2 s deadline"
+VAULT_CLIENT_TIMEOUT=1 expect_fail 5 '^broker: .*Vault is sealed: unseal it or wait' \
+	"$BROKER" --backend vault store get $N --stage current
 (sleep 1; vapi PUT sys/unseal '{"key":"unseal-key"}' >/dev/null) &
 unsealer=$!
 [ "$(VAULT_CLIENT_TIMEOUT=15 $V get $N 2>/dev/null)" = v1 ] || kb_fail "get did not ride out the seal"
