@@ -168,7 +168,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.aws_error(400, "ThrottlingException", "Rate exceeded")
         if inst not in cfg.instance_id:
             return self.aws_error(400, "EC2InstanceNotFoundException", "instance %s not found" % inst)
-        if "AvailabilityZone" in req and req["AvailabilityZone"] != cfg.az:
+        # Only the instance this metadata describes has a known zone.
+        if inst == cfg.instance_id[0] and "AvailabilityZone" in req and req["AvailabilityZone"] != cfg.az:
             return self.aws_error(400, "InvalidArgsException", "wrong availability zone")
         if not USER_RE.match(user):
             return self.aws_error(400, "InvalidArgsException", "bad OS user")

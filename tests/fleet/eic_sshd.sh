@@ -33,17 +33,13 @@ kb_sshd_start "$T/sshd" \
 	"AuthorizedKeysCommand $BIN/broker authorized-keys --imds-endpoint $EMU --ca-file $T/pki/root.pem %u %f" \
 	"AuthorizedKeysCommandUser $ME"
 
+# Pushes go through `broker ec2 push` (SigV4-signed; moto checks the
+# signature in ec2_push.sh, the emulator only its presence).
 push() { # PUBFILE [USER] [INSTANCE]
-	python3 - "$EMU" "$1" "${2:-$ME}" "${3:-$INSTANCE}" <<'PY'
-import json, sys, urllib.request
-url, pub, user, inst = sys.argv[1:]
-body = json.dumps({"InstanceId": inst, "InstanceOSUser": user, "SSHPublicKey": open(pub).read().strip()}).encode()
-req = urllib.request.Request(url + "/", data=body, method="POST", headers={
-    "X-Amz-Target": "AWSEC2InstanceConnectService.SendSSHPublicKey",
-    "Content-Type": "application/x-amz-json-1.1",
-    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261129/eu-west-1/ec2-instance-connect/aws4_request, SignedHeaders=host, Signature=00"})
-assert json.load(urllib.request.urlopen(req))["Success"] is True
-PY
+	AWS_ACCESS_KEY_ID=AKIDEMULATOR AWS_SECRET_ACCESS_KEY=emulator AWS_REGION=eu-west-1 \
+		AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL=$EMU \
+		"$BROKER" ec2 push --no-cache --instance-id "${3:-$INSTANCE}" --os-user "${2:-$ME}" --key "$1" >/dev/null ||
+		kb_fail "push of $1 failed"
 }
 login() { kb_ssh -o IdentitiesOnly=yes -o IdentityAgent=none -i "$1" "$ME@127.0.0.1" true 2>>"$T/ssh.err"; }
 
