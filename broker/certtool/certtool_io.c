@@ -20,7 +20,7 @@ int ct_read_text(const char *path, size_t max, char **ret)
 	kb_buf_init(&b, max + 1);
 	if ((r = kb_read_file(path, max, &b)) != 0)
 		goto out;
-	if (memchr(b.data, '\0', b.len) != NULL) {
+	if (b.len > 0 && memchr(b.data, '\0', b.len) != NULL) {
 		r = kb_err_set(KB_ERR_INVALID, "%s: binary data in a text file", path);
 		goto out;
 	}

@@ -99,14 +99,25 @@ static int revoke_line_key(struct create_state *st, const char *line, bool sha1,
 	return r;
 }
 
+/* The value after a "name:" directive (leading blanks skipped), or NULL. */
+static const char *directive(const char *line, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncasecmp(line, name, n) != 0)
+		return NULL;
+	line += n;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	return line;
+}
+
 static int spec_line(void *arg, const char *line, unsigned lnum)
 {
 	struct create_state *st = arg;
 	const char *v;
 	int r;
 
-#define DIRECTIVE(d) (strncasecmp(line, d, strlen(d)) == 0 && (v = line + strlen(d) + strspn(line + strlen(d), " \t")))
-	if (DIRECTIVE("serial:")) {
+	if ((v = directive(line, "serial:")) != NULL) {
 		uint64_t lo, hi;
 		if (st->ca == NULL)
 			r = kb_err_set(KB_ERR_ARGS, "revoking by serial needs the CA key (--ca CA_PUB)");
@@ -114,20 +125,19 @@ static int spec_line(void *arg, const char *line, unsigned lnum)
 			r = kb_err_set(KB_ERR_ARGS, "invalid serial \"%s\" (N or N-M, not 0)", v);
 		else
 			r = kb_krl_revoke_serial_range(st->krl, st->ca, lo, hi);
-	} else if (DIRECTIVE("id:")) {
+	} else if ((v = directive(line, "id:")) != NULL) {
 		r = kb_krl_revoke_key_id(st->krl, st->ca, v);
-	} else if (DIRECTIVE("key:")) {
+	} else if ((v = directive(line, "key:")) != NULL) {
 		r = revoke_line_key(st, v, false, false);
-	} else if (DIRECTIVE("sha1:")) {
+	} else if ((v = directive(line, "sha1:")) != NULL) {
 		r = revoke_line_key(st, v, true, false);
-	} else if (DIRECTIVE("sha256:")) {
+	} else if ((v = directive(line, "sha256:")) != NULL) {
 		r = revoke_line_key(st, v, false, true);
-	} else if (DIRECTIVE("hash:")) {
+	} else if ((v = directive(line, "hash:")) != NULL) {
 		r = kb_krl_revoke_fingerprint(st->krl, v);
 	} else {
 		r = revoke_line_key(st, line, false, false);
 	}
-#undef DIRECTIVE
 	if (r != 0) {
 		st->err = kb_fail(st->ctx, r, "%s:%u", st->path, lnum);
 		return 1;
@@ -140,7 +150,8 @@ static int add_file(struct create_state *st, const char *path)
 	char *text = NULL;
 	int r;
 
-	if ((r = ct_read_text(path, CT_TEXT_MAX, &text)) != 0)
+	/* Spec files may list many revocations: allow a whole KRL's worth. */
+	if ((r = ct_read_text(path, KB_KRL_MAX_SIZE, &text)) != 0)
 		return kb_fail(st->ctx, r, "cannot read %s", path);
 	st->path = path;
 	st->err = 0;
