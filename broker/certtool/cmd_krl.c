@@ -150,7 +150,8 @@ static int add_file(struct create_state *st, const char *path)
 	char *text = NULL;
 	int r;
 
-	if ((r = ct_read_text(path, CT_TEXT_MAX, &text)) != 0)
+	/* Spec files may list many revocations: allow a whole KRL's worth. */
+	if ((r = ct_read_text(path, KB_KRL_MAX_SIZE, &text)) != 0)
 		return kb_fail(st->ctx, r, "cannot read %s", path);
 	st->path = path;
 	st->err = 0;

@@ -257,8 +257,12 @@ int kb_http_do(const struct kb_http_request *req, struct kb_http_response *resp)
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req->ca_file != NULL)
+	if (req->ca_file != NULL) {
+		/* Trust exactly this bundle (as Vault does with VAULT_CACERT),
+		 * not also the system directory Debian's libcurl defaults to. */
 		SET(CURLOPT_CAINFO, req->ca_file);
+		SET(CURLOPT_CAPATH, (const char *)NULL);
+	}
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_TIMEOUT_MS, timeout);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
@@ -303,7 +307,12 @@ int kb_http_do(const struct kb_http_request *req, struct kb_http_response *resp)
 		 resp->body.len);
 	ret = KB_OK;
 out:
-	curl_slist_free_all(hdrs); /* lines may hold tokens: curl frees; we wiped ours */
+	/* Header lines may hold tokens (X-Amz-Security-Token, X-Vault-Token):
+	 * wipe curl's copies before they go back to the allocator. */
+	for (struct curl_slist *l = hdrs; l != NULL; l = l->next)
+		if (l->data != NULL)
+			kb_wipe(l->data, strlen(l->data));
+	curl_slist_free_all(hdrs);
 	if (h != NULL)
 		curl_easy_cleanup(h);
 	return ret;

@@ -11,8 +11,9 @@
  *   VAULT_TOKEN, else AppRole (vault.role_id / VAULT_ROLE_ID with
  *   vault.secret_id_file / VAULT_SECRET_ID_FILE / VAULT_SECRET_ID, login at
  *   auth/<VAULT_APPROLE_MOUNT or "approle">/login), else ~/.vault-token.
- *   VAULT_MAX_RETRIES (default 4), VAULT_CLIENT_TIMEOUT (seconds for one
- *   operation including retries, default 30).
+ *   VAULT_MAX_RETRIES (retries per API call, default 4), VAULT_CLIENT_TIMEOUT
+ *   (a duration bounding each API call including its retries, default 30s;
+ *   a backend operation makes one to four calls).
  * Tokens live in guarded memory and are never logged. */
 #ifndef KB_VAULT_CLIENT_H
 #define KB_VAULT_CLIENT_H

@@ -6,7 +6,7 @@
  * signature sections (KRL_SECTION_SIGNATURE, never written by ssh-keygen)
  * are skipped without verification, and only signature sections may
  * follow one.  kb_krl_write() writes the format ssh-keygen -Q and sshd's
- * RevokedKeys read (no SHA1 or signature sections).
+ * RevokedKeys read (never a signature section).
  *
  * Conventions as in ssh/key.h: KB_OK or a negative enum kb_err; ret_*
  * outputs NULL on entry; kb_krl_free accepts NULL. */

@@ -31,7 +31,7 @@ same_as_sshkeygen() { # CERTFILE
 }
 
 n=0
-for spec in "ed25519:" "ecdsa:256" "ecdsa:384" "ecdsa:521" "rsa:2048" "rsa:3072"; do
+for spec in "ed25519:" "ecdsa:256" "ecdsa:384" "ecdsa:521" "rsa:2048" "rsa:3072" "dsa:1024"; do
 	t=${spec%%:*} bits=${spec#*:}
 	name=$t$bits
 	ssh-keygen -q -t "$t" ${bits:+-b "$bits"} -N '' -C "ca-$name" -f "ca_$name" || kb_fail "keygen $name"
@@ -109,5 +109,5 @@ PY
 	n=$((n + 1))
 	kb_pass "$name CA: both directions"
 done
-[ $n -eq 6 ] || kb_fail "only $n CA types ran"
+[ $n -eq 7 ] || kb_fail "only $n CA types ran"
 echo "all CA types ok"

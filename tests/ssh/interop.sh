@@ -42,6 +42,10 @@ done
 "$BROKER" key generate -q -t ed25519 -N 'pass phrase' -f ours_enc >/dev/null || kb_fail "generate -N"
 [ "$(ssh-keygen -y -P 'pass phrase' -f ours_enc)" = "$(cat ours_enc.pub)" ] || kb_fail "ssh-keygen cannot open our encrypted key"
 ! ssh-keygen -y -P 'wrong' -f ours_enc >/dev/null 2>&1 || kb_fail "ssh-keygen opened our key with a wrong passphrase"
+printf 'from a file\n' >passfile
+"$BROKER" key generate -q -t ecdsa-p256 --passphrase-file passfile -f ours_enc2 >/dev/null || kb_fail "generate --passphrase-file"
+[ "$(ssh-keygen -y -P 'from a file' -f ours_enc2)" = "$(cat ours_enc2.pub)" ] || kb_fail "--passphrase-file key"
+[ "$("$BROKER" key public --passphrase-file passfile ours_enc2)" = "$(cat ours_enc2.pub)" ] || kb_fail "public --passphrase-file"
 kb_pass "encrypted key written by us opened by ssh-keygen"
 
 # ---- keys ssh-keygen writes ------------------------------------------------

@@ -36,6 +36,18 @@ out=$(unset VAULT_TOKEN; VAULT_ROLE_ID=$R2 VAULT_SECRET_ID_FILE=$T/secret-id $V 
 echo "$out" | grep -Eq '^logins=[2-9]' || kb_fail "no fresh login at the max TTL: $out"
 kb_pass "fresh login at the max TTL, secret id from VAULT_SECRET_ID_FILE ($(echo "$out" | tail -1))"
 
+# A token revoked under a running broker: one fresh login, no failure.
+vapi POST auth/approle/role/long '{"token_policies":["broker"],"token_ttl":"1h"}'
+R3=$(vapi GET auth/approle/role/long/role-id | jget 'd["data"]["role_id"]')
+S3=$(vapi POST auth/approle/role/long/secret-id | jget 'd["data"]["secret_id"]')
+(unset VAULT_TOKEN; VAULT_ROLE_ID=$R3 VAULT_SECRET_ID=$S3 $V renew keybroker/app/revoked 3 >"$T/revoked" 2>&1) &
+runner=$!
+sleep 1.5
+vapi PUT sys/leases/revoke-prefix/auth/approle >/dev/null
+wait $runner || kb_fail "a revoked token failed the run: $(cat "$T/revoked")"
+grep -q '^logins=2 renewals=0' "$T/revoked" || kb_fail "expected a second login: $(cat "$T/revoked")"
+kb_pass "revoked AppRole token: the broker logs in again"
+
 (unset VAULT_TOKEN; VAULT_ROLE_ID=$ROLE VAULT_SECRET_ID=wrong expect_fail 5 \
 	'AppRole login rejected \(400 invalid role or secret ID\): check VAULT_ROLE_ID' $V get keybroker/app/renew) || exit 1
 (unset VAULT_TOKEN; VAULT_ROLE_ID=$ROLE expect_fail 5 'no secret id: set VAULT_SECRET_ID' $V get keybroker/app/renew) ||

@@ -9,7 +9,8 @@ encrypted, there is no audit device: never use it for real secrets.
 
 Emulated (paths below /v1/, JSON bodies, {"errors":[...]} on failure):
   sys/health, sys/seal-status, sys/seal (PUT, sudo), sys/unseal (PUT key),
-  sys/namespaces/:name (POST/GET/DELETE, root namespace only),
+  sys/namespaces/:name (POST/GET/DELETE),
+  sys/leases/revoke-prefix/auth/approle (revokes AppRole login tokens),
   sys/mounts/:path (POST type=kv options.version=2),
   sys/policies/acl/:name (PUT {"policy": <JSON policy text>}, GET, DELETE),
   auth/token/create, auth/token/lookup-self, auth/token/renew-self,
@@ -575,6 +576,13 @@ class Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 STATE.namespaces.pop(full, None)
                 return self._send(204)
+        if rel.startswith("leases/revoke-prefix/") and method in ("POST", "PUT"):
+            require(tok, ns, "sys/" + rel, "sudo")
+            prefix = rel[len("leases/revoke-prefix/"):]
+            for tid, t in list(STATE.tokens.items()):
+                if t.ns == ns.path and t.display == "approle" and "auth/approle/login".startswith(prefix.rstrip("/")):
+                    del STATE.tokens[tid]
+            return self._send(204)
         if rel.startswith("mounts/") and method in ("POST", "PUT"):
             require(tok, ns, "sys/" + rel, {"create", "update", "sudo"})
             name = rel[len("mounts/"):].strip("/")

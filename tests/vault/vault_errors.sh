@@ -29,6 +29,14 @@ VAULT_TOKEN=$RO expect_fail 5 "Vault denied access to secret/data/$N: check the 
 VAULT_TOKEN=$RO $V put $N "$T/v2" 2>&1 | grep -q "$RO" && kb_fail "the token appears in an error message"
 VAULT_TOKEN=not-a-token expect_fail 5 'Vault denied access' $V get $N
 current_is v1 "after 403"
+# Tokens never reach the output, not even with debug logging.
+vapi POST auth/token/create '{"id":"hvs.tok-SEKRIT-4711","policies":["root"],"ttl":"1h"}' >/dev/null
+VAULT_TOKEN=hvs.tok-SEKRIT-4711 "$BROKER" -v -v -v --backend vault store get $N --stage current >"$T/o" 2>&1 ||
+	kb_fail "get with a created token: $(cat "$T/o")"
+grep -q 'secret/data' "$T/o" || kb_fail "no debug output to check"
+grep -q 'SEKRIT' "$T/o" && kb_fail "the token appears in debug output"
+VAULT_TOKEN=hvs.tok-SEKRIT-4711 "$BROKER" -v -v -v --backend vault store get $N/nope >"$T/o" 2>&1
+grep -q 'SEKRIT' "$T/o" && kb_fail "the token appears in an error"
 kb_pass "403: clear message naming the path and the token's policy, no token in output"
 
 # 429: retried with backoff, then success; persistent 429 fails cleanly.
