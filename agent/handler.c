@@ -460,7 +460,7 @@ static int handle_ext_list(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn,
 		return put_status(reply, false);
 	struct kb_agent_table *t = live_table(ctx);
 	int64_t now = ctx->now_mono_ms();
-	size_t at;
+	size_t start = reply->len, at;
 	uint32_t n = 0;
 	int r;
 
@@ -489,7 +489,7 @@ static int handle_ext_list(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn,
 out:
 	kb_agent_table_release(t);
 	if (r != 0) {
-		reply->len = reply->off;
+		reply->len = start;
 		return put_status(reply, false);
 	}
 	return 0;

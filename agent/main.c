@@ -113,6 +113,29 @@ static int bind_socket(const char *path)
 	return fd;
 }
 
+static struct kb_agent_keystore ks;
+static struct kb_agent_ctx ctx;
+
+/* Keystore and handler context: set up only in the process that serves
+ * (the parent of a fork prints or execs and must not carry them). */
+static void run_agent(struct kb_agent_server *srv, uint32_t lifetime, int fp_hash) __attribute__((noreturn));
+static void run_agent(struct kb_agent_server *srv, uint32_t lifetime, int fp_hash)
+{
+	if (kb_agent_keystore_init(&ks) != 0) {
+		kb_error("out of memory");
+		_exit(1);
+	}
+	kb_agent_ctx_init(&ctx, &ks);
+	ctx.now_mono_ms = kb_agent_clock_mono_ms;
+	ctx.now_real = kb_agent_clock_real;
+	ctx.confirm = kb_agent_askpass_confirm;
+	ctx.delay_ms = kb_agent_sleep_ms;
+	ctx.default_lifetime = lifetime;
+	ctx.fp_hash = fp_hash;
+	srv->ctx = &ctx;
+	kb_agent_server_run(srv);
+}
+
 int main(int argc, char **argv)
 {
 	bool c_flag = false, s_flag = false, k_flag = false, d_flag = false, D_flag = false;
@@ -228,22 +251,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct kb_agent_keystore ks;
-	struct kb_agent_ctx ctx;
-	if (kb_agent_keystore_init(&ks) != 0) {
-		fprintf(stderr, "broker-agent: out of memory\n");
-		return 1;
-	}
-	kb_agent_ctx_init(&ctx, &ks);
-	ctx.now_mono_ms = kb_agent_clock_mono_ms;
-	ctx.now_real = kb_agent_clock_real;
-	ctx.confirm = kb_agent_askpass_confirm;
-	ctx.delay_ms = kb_agent_sleep_ms;
-	ctx.default_lifetime = (uint32_t)lifetime;
-	ctx.fp_hash = fp_hash;
-
 	struct kb_agent_server srv = {
-		.ctx = &ctx,
+		.ctx = NULL,
 		.listen_fd = lfd,
 		.socket_path = path,
 		.socket_dir = *dir ? dir : NULL,
@@ -257,7 +266,7 @@ int main(int argc, char **argv)
 		printf(fmt, "SSH_AUTH_SOCK", path, "SSH_AUTH_SOCK");
 		printf("echo Agent pid %ld;\n", (long)parent_pid);
 		fflush(stdout);
-		kb_agent_server_run(&srv);
+		run_agent(&srv, (uint32_t)lifetime, fp_hash);
 	}
 
 	fflush(stdout);
@@ -306,5 +315,5 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 	}
-	kb_agent_server_run(&srv);
+	run_agent(&srv, (uint32_t)lifetime, fp_hash);
 }

@@ -120,7 +120,7 @@ int kb_sigv4_sign(const struct kb_sigv4_input *in, const char *access_key_id,
 	char *creq_s = NULL, *sts_s = NULL, *authz = NULL;
 	char payload_hex[65], creq_hex[65], sig_hex[65], date8[9];
 	uint8_t k1[32], k2[32], sig[32];
-	uint8_t *ksecret = NULL;
+	uint8_t ksecret[4 + KB_AWS_KEY_MAX];
 	size_t klen = 0;
 	int ret;
 
@@ -268,13 +268,13 @@ int kb_sigv4_sign(const struct kb_sigv4_input *in, const char *access_key_id,
 
 	/* 3. Signing key and signature. */
 	size_t slen = strlen(secret_access_key);
-	klen = 4 + slen;
-	ksecret = kb_secure_alloc(klen);
-	if (ksecret == NULL) {
+	if (slen > KB_AWS_KEY_MAX) {
 		free(scope);
-		ret = KB_ERR_NOMEM;
+		ret = KB_ERR_INVALID;
 		goto out;
 	}
+	/* Transient key material: on the stack, wiped below. */
+	klen = 4 + slen;
 	memcpy(ksecret, "AWS4", 4);
 	memcpy(ksecret + 4, secret_access_key, slen);
 	hmac(k1, ksecret, klen, date8, strlen(date8));
@@ -316,7 +316,7 @@ int kb_sigv4_sign(const struct kb_sigv4_input *in, const char *access_key_id,
 out:
 	kb_wipe(k1, sizeof(k1));
 	kb_wipe(k2, sizeof(k2));
-	kb_secure_free(ksecret);
+	kb_wipe(ksecret, sizeof(ksecret));
 	if (hs != NULL) {
 		for (size_t i = 0; i < in->nheaders; i++) {
 			free(hs[i].name);

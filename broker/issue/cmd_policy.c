@@ -82,7 +82,8 @@ static int cmd_lint(struct kb_ctx *ctx, int argc, char **argv)
 		return kb_fail(ctx, r, "cannot read policy %s", path);
 	}
 	size_t nwarn = d.n - d.nerrors;
-	qsort(d.v, d.n, sizeof(d.v[0]), diag_cmp);
+	if (d.n > 1)
+		qsort(d.v, d.n, sizeof(d.v[0]), diag_cmp);
 	bool ok = d.nerrors == 0 && (!strict || nwarn == 0);
 	if (ctx->json) {
 		json_t *arr = json_array();

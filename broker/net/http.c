@@ -303,7 +303,12 @@ int kb_http_do(const struct kb_http_request *req, struct kb_http_response *resp)
 		 resp->body.len);
 	ret = KB_OK;
 out:
-	curl_slist_free_all(hdrs); /* lines may hold tokens: curl frees; we wiped ours */
+	/* Header lines may hold tokens (X-Amz-Security-Token, X-Vault-Token):
+	 * wipe curl's copies before they go back to the allocator. */
+	for (struct curl_slist *l = hdrs; l != NULL; l = l->next)
+		if (l->data != NULL)
+			kb_wipe(l->data, strlen(l->data));
+	curl_slist_free_all(hdrs);
 	if (h != NULL)
 		curl_easy_cleanup(h);
 	return ret;

@@ -7,6 +7,9 @@
  *   awsstore-tool list [PREFIX]
  *   awsstore-tool rm NAME
  *   awsstore-tool creds           -> source and access key id of the chain
+ *   awsstore-tool eic INSTANCE OSUSER PUBKEY
+ *                                 -> EC2 Instance Connect SendSSHPublicKey
+ *                                    through kb_aws_json_call, prints the body
  * Configuration from the environment (AWS_*, BROKER_AWS_*).  Exit status:
  * 0, or the broker's exit code for the error, message on stderr. */
 #include <stdio.h>
@@ -56,6 +59,24 @@ int main(int argc, char **argv)
 		       (long long)c->expiration);
 		kb_aws_creds_free(c);
 		return 0;
+	}
+	if (strcmp(argv[1], "eic") == 0 && argc == 5) {
+		struct kb_aws_client cl;
+		struct kb_aws_result res;
+		r = kb_aws_client_init(&cl, "ec2-instance-connect", NULL, getenv("AWS_ENDPOINT_URL"), NULL);
+		if (r != KB_OK)
+			return fail(r, "client");
+		char *body = kb_asprintf("{\"InstanceId\":\"%s\",\"InstanceOSUser\":\"%s\",\"SSHPublicKey\":\"%s\"}",
+					 argv[2], argv[3], argv[4]);
+		r = kb_aws_json_call(&cl, "AWSEC2InstanceConnectService.SendSSHPublicKey", body, strlen(body), true, &res);
+		if (r == KB_OK)
+			printf("%.*s\n", (int)res.resp.body.len, (const char *)res.resp.body.data);
+		else
+			rc = fail(r, "SendSSHPublicKey");
+		kb_aws_result_done(&res);
+		kb_aws_client_done(&cl);
+		free(body);
+		return rc;
 	}
 	if (kb_config_load(NULL, &cfg) != KB_OK)
 		return fail(KB_ERR_INVALID, "config");

@@ -22,6 +22,16 @@ env -u AWS_SECRET_ACCESS_KEY "$AWSSTORE_TOOL" creds 2>"$T/err" && kb_fail "parti
 grep -q "AWS_SECRET_ACCESS_KEY is not" "$T/err" || kb_fail "partial env message: $(cat "$T/err")"
 kb_pass "environment credentials (with and without session token, partial refused)"
 
+# The signing helper serves EC2 Instance Connect too (moto checks the
+# signature; service name ec2-instance-connect).
+ssh-keygen -q -t ed25519 -N '' -f "$T/eic" >/dev/null
+out=$(tool eic i-0123456789abcdef0 ec2-user "$(cat "$T/eic.pub")") || kb_fail "SendSSHPublicKey"
+case $out in *'"Success": true'*|*'"Success":true'*) ;; *) kb_fail "SendSSHPublicKey answer: $out" ;; esac
+AWS_SECRET_ACCESS_KEY=nope "$AWSSTORE_TOOL" eic i-0123456789abcdef0 ec2-user "$(cat "$T/eic.pub")" 2>"$T/err" \
+	&& kb_fail "EIC with a wrong key"
+grep -q SignatureDoesNotMatch "$T/err" || kb_fail "EIC wrong key: $(cat "$T/err")"
+kb_pass "EC2 Instance Connect SendSSHPublicKey signed for ec2-instance-connect (wrong key refused)"
+
 # 2. Shared credentials file and profiles.
 cat >"$T/home/.aws/credentials" <<EOC
 # a comment

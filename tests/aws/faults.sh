@@ -45,6 +45,10 @@ grep -q "after 3 attempts" "$T/err" || kb_fail "message lacks attempts: $(cat "$
 [ "$(state $S)" = "$before" ] || kb_fail "state changed after a failed put"
 kb_pass "permanent 503: exit 5, state unchanged ($(cat "$T/err"))"
 
+aws_proxy_plan 'DescribeSecret=503*2,ListSecretVersionIds=throttle'
+[ "$(tool describe $S | wc -l)" -ge 2 ] || kb_fail "describe did not survive 503s and throttling"
+kb_pass "describe retried after 503s and throttling"
+
 # 4. Connection resets before the request reaches AWS: retried.
 aws_proxy_plan 'GetSecretValue=reset*2'
 [ "$(tool get $S 2>/dev/null)" = '{"v":2}' ] || kb_fail "get did not survive resets"

@@ -18,7 +18,7 @@ static struct kb_key *gen_keys[5];
 
 static const uint8_t msg[] = "the quick brown fox";
 
-static void check_sign_verify(struct kb_key *k, const char *alg)
+static void check_sign_verify(struct kb_key *k, const char *alg, bool thorough)
 {
 	struct kb_buf sig;
 	char *got = NULL;
@@ -35,7 +35,7 @@ static void check_sign_verify(struct kb_key *k, const char *alg)
 	KBT_CHECK_INT(kb_key_verify(k, kb_buf_ptr(&sig), kb_buf_remaining(&sig), msg, sizeof(msg), "ssh-foo"),
 		      KB_ERR_SIGNATURE);
 	/* Every single-bit flip must fail, never crash. */
-	for (size_t i = 0; i < kb_buf_remaining(&sig) * 8; i += (kb_buf_remaining(&sig) > 200 ? 7 : 1)) {
+	for (size_t i = 0; thorough && i < kb_buf_remaining(&sig) * 8; i += (kb_buf_remaining(&sig) > 200 ? 7 : 1)) {
 		sig.data[sig.off + i / 8] ^= (uint8_t)(1u << (i % 8));
 		int r = kb_key_verify(k, kb_buf_ptr(&sig), kb_buf_remaining(&sig), msg, sizeof(msg), NULL);
 		if (r == KB_OK)
@@ -43,7 +43,7 @@ static void check_sign_verify(struct kb_key *k, const char *alg)
 		KBT_CHECK(r != KB_OK);
 		sig.data[sig.off + i / 8] ^= (uint8_t)(1u << (i % 8));
 	}
-	for (size_t n = 0; n < kb_buf_remaining(&sig); n++)
+	for (size_t n = 0; thorough && n < kb_buf_remaining(&sig); n++)
 		KBT_CHECK(kb_key_verify(k, kb_buf_ptr(&sig), n, msg, sizeof(msg), NULL) != KB_OK);
 	free(got);
 	kb_buf_done(&sig);
@@ -109,9 +109,9 @@ static void roundtrip_one(struct kb_key *k)
 		const char *algs[] = { NULL, "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa" };
 		size_t nalg = kb_key_type(k) == KB_KEY_RSA ? 4 : 1;
 		for (size_t i = 0; i < nalg; i++) {
-			check_sign_verify(p, algs[i]);
-			check_sign_verify(f, algs[i]);
-			check_sign_verify(d, algs[i]);
+			check_sign_verify(p, algs[i], i == 0);
+			check_sign_verify(f, algs[i], false);
+			check_sign_verify(d, algs[i], false);
 		}
 		/* Signed by one copy, verified by the public-only parse. */
 		struct kb_buf sig;
