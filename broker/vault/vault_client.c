@@ -128,7 +128,7 @@ int kb_vault_client_init(struct kb_vault_client *c, const struct kb_config *cfg)
 	memset(c, 0, sizeof(*c));
 	c->opened_ms = mono_ms();
 	c->lookup_after_ms = 60000;
-	c->max_attempts = 5;
+	c->max_attempts = 7;
 	c->deadline_ms = 30000;
 	if ((v = getenv("VAULT_MAX_RETRIES")) != NULL && *v) {
 		if (kb_parse_u64(v, 20, &n) != KB_OK)

@@ -11,7 +11,7 @@
  *   VAULT_TOKEN, else AppRole (vault.role_id / VAULT_ROLE_ID with
  *   vault.secret_id_file / VAULT_SECRET_ID_FILE / VAULT_SECRET_ID, login at
  *   auth/<VAULT_APPROLE_MOUNT or "approle">/login), else ~/.vault-token.
- *   VAULT_MAX_RETRIES (retries per API call, default 4), VAULT_CLIENT_TIMEOUT
+ *   VAULT_MAX_RETRIES (retries per API call, default 6), VAULT_CLIENT_TIMEOUT
  *   (a duration bounding each API call including its retries, default 30s;
  *   a backend operation makes one to four calls).
  * A VAULT_TOKEN or ~/.vault-token token is looked up (lookup-self) once
