@@ -1,13 +1,17 @@
 /* broker cert sign | inspect: OpenSSH certificates with ssh-keygen's
  * conventions (-s/--ca, -I, -n, -V, -z, -O, -t; -L output layout). */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "cert/cert.h"
+#include "cert/krl.h"
 #include "certtool_io.h"
 #include "commands.h"
 #include "core/err.h"
@@ -20,6 +24,7 @@ static void cert_usage(FILE *f)
 		   "                       [-z SERIAL] [--host] [-O OPTION]... [-t RSA_SIG_ALG]\n"
 		   "                       [-P CA_PASSPHRASE] -f PUBKEY [PUBKEY...]\n"
 		   "       broker cert inspect [--json] FILE...\n"
+		   "       broker cert check [--json] [--ca CA_PUB] [-n PRINCIPAL] [--at TIME] [--krl KRL] FILE...\n"
 		   "INTERVAL: +30m | FROM:TO (YYYYMMDD[HHMM[SS]][Z], +/-DURATION, always, forever, 0xSECONDS)\n"
 		   "OPTION: clear | force-command=CMD | source-address=CIDR[,...] | verify-required |\n"
 		   "        no-touch-required | no-/permit- x11-forwarding agent-forwarding port-forwarding pty user-rc |\n"
@@ -398,6 +403,165 @@ static int cert_inspect(struct kb_ctx *ctx, int argc, char **argv)
 	return st.status;
 }
 
+struct check_state {
+	struct kb_ctx *ctx;
+	const char *path, *principal;
+	struct kb_key *ca;
+	struct kb_krl *krl;
+	uint64_t at;
+	bool invalid, failed;
+	unsigned count;
+};
+
+/* Why c is not acceptable (kb_err detail set), or KB_OK. */
+static int judge(const struct check_state *st, const struct kb_cert *c)
+{
+	int r;
+	if (st->ca != NULL && !kb_key_equal_public(st->ca, c->ca_key))
+		return kb_err_set(KB_ERR_SIGNATURE, "signed by another CA");
+	if ((r = kb_cert_check_time(c, st->at)) != 0)
+		return r;
+	if (st->principal != NULL &&
+	    (r = kb_cert_check_principal(c, st->principal, c->type == KB_CERT_TYPE_HOST)) != 0)
+		return r;
+	if (st->krl != NULL && (r = kb_krl_check_cert(st->krl, c)) != 0)
+		return r;
+	return KB_OK;
+}
+
+static int check_line(void *arg, const char *line, unsigned lnum)
+{
+	struct check_state *st = arg;
+	struct kb_key *key = NULL;
+	struct kb_cert *c = NULL;
+	char fp[KB_KEY_FP_MAX] = "?";
+	int r;
+
+	st->count++;
+	kb_err_clear_detail();
+	r = ct_parse_line(line, &key, &c, NULL);
+	if (r == 0 && c == NULL)
+		r = kb_err_set(KB_ERR_INVALID, "not a certificate");
+	/* Anything wrong with the certificate itself makes it invalid. */
+	if (r != KB_ERR_NOMEM) {
+		if (key != NULL)
+			kb_key_fingerprint(key, fp, sizeof(fp));
+		if (r == 0)
+			r = judge(st, c);
+		if (r != 0 && r != KB_ERR_NOMEM)
+			st->invalid = true;
+	} else {
+		kb_fail(st->ctx, r, "%s:%u", st->path, lnum);
+		st->failed = true;
+		goto out;
+	}
+	if (st->ctx->json) {
+		const char *why = r == 0 ? NULL : kb_err_detail()[0] ? kb_err_detail() : kb_err_str(r);
+		json_t *o = json_pack("{s:s, s:I, s:s, s:b, s:s*}", "file", st->path, "line", (json_int_t)lnum,
+				      "fingerprint", fp, "valid", r == 0, "reason", why);
+		if (o != NULL && c != NULL) {
+			json_object_set_new(o, "key_id", json_string(c->key_id));
+			if (c->serial <= INT64_MAX)
+				json_object_set_new(o, "serial", json_integer((json_int_t)c->serial));
+		}
+		char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (txt != NULL) {
+			json_free_t jfree;
+			json_get_alloc_funcs(NULL, &jfree);
+			printf("%s\n", txt);
+			jfree(txt);
+		}
+		json_decref(o);
+	} else if (r == 0) {
+		printf("%s:%u: valid: %s certificate, key id \"%s\", serial %llu\n", st->path, lnum, kb_cert_kind(c),
+		       c->key_id, (unsigned long long)c->serial);
+	} else {
+		printf("%s:%u: INVALID: %s\n", st->path, lnum, kb_err_detail()[0] ? kb_err_detail() : kb_err_str(r));
+	}
+out:
+	kb_key_free(key);
+	kb_cert_free(c);
+	return 0;
+}
+
+static int parse_at(const char *s, uint64_t *ret)
+{
+	int64_t t;
+	if (kb_parse_time_utc(s, &t) == 0 || kb_parse_time_sshkeygen(s, &t) == 0) {
+		if (t < 0)
+			return KB_ERR_INVALID;
+		*ret = (uint64_t)t;
+		return KB_OK;
+	}
+	return KB_ERR_INVALID;
+}
+
+static int cert_check(struct kb_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "ca", required_argument, NULL, 's' },  { "principal", required_argument, NULL, 'n' },
+		{ "at", required_argument, NULL, 'a' },  { "krl", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },      { NULL, 0, NULL, 0 },
+	};
+	struct check_state st = { .ctx = ctx, .at = (uint64_t)time(NULL) };
+	const char *ca_path = NULL, *krl_path = NULL;
+	int opt, r, rc = KB_EXIT_FAILURE;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "s:n:a:k:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's': ca_path = optarg; break;
+		case 'n': st.principal = optarg; break;
+		case 'k': krl_path = optarg; break;
+		case 'a':
+			if (parse_at(optarg, &st.at) != 0)
+				return kb_usage_error(ctx, "cert check: invalid --at time \"%s\" (RFC 3339 or YYYYMMDD[HHMM[SS]][Z])", optarg);
+			break;
+		case 'h': cert_usage(stdout); return KB_EXIT_OK;
+		default: return ct_bad_option(ctx, "cert check", argv);
+		}
+	}
+	if (optind >= argc)
+		return kb_usage_error(ctx, "cert check: no certificate file given");
+	if (ca_path != NULL && (r = ct_load_public(ca_path, &st.ca, NULL)) != 0) {
+		rc = kb_fail(ctx, r, "cannot read CA public key %s", ca_path);
+		goto out;
+	}
+	if (krl_path != NULL) {
+		struct kb_buf b;
+		kb_buf_init(&b, KB_KRL_MAX_SIZE + 1);
+		if ((r = kb_read_file(krl_path, KB_KRL_MAX_SIZE, &b)) == 0)
+			r = kb_krl_parse(b.data, b.len, &st.krl);
+		kb_buf_done(&b);
+		if (r != 0) {
+			rc = kb_fail(ctx, r, "cannot read KRL %s", krl_path);
+			goto out;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		char *text = NULL;
+		if ((r = ct_read_text(argv[i], CT_TEXT_MAX, &text)) != 0) {
+			kb_fail(ctx, r, "cannot read %s", argv[i]);
+			st.failed = true;
+			continue;
+		}
+		st.path = argv[i];
+		st.count = 0;
+		ct_each_line(text, check_line, &st);
+		free(text);
+		if (st.count == 0) {
+			fprintf(stderr, "broker: %s: no certificate in the file\n", argv[i]);
+			st.failed = true;
+		}
+	}
+	rc = st.invalid ? KB_EXIT_VERIFY : st.failed ? KB_EXIT_FAILURE : KB_EXIT_OK;
+out:
+	kb_key_free(st.ca);
+	kb_krl_free(st.krl);
+	return rc;
+}
+
 int cmd_cert(struct kb_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -409,5 +573,7 @@ int cmd_cert(struct kb_ctx *ctx, int argc, char **argv)
 		return cert_sign(ctx, argc - 1, argv + 1);
 	if (strcmp(argv[1], "inspect") == 0 || strcmp(argv[1], "show") == 0)
 		return cert_inspect(ctx, argc - 1, argv + 1);
-	return kb_usage_error(ctx, "cert: unknown subcommand '%s' (sign, inspect)", argv[1]);
+	if (strcmp(argv[1], "check") == 0)
+		return cert_check(ctx, argc - 1, argv + 1);
+	return kb_usage_error(ctx, "cert: unknown subcommand '%s' (sign, inspect, check)", argv[1]);
 }

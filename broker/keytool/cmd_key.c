@@ -35,11 +35,47 @@ static void print_json(json_t *j)
 
 static void key_usage(FILE *f)
 {
-	fprintf(f, "usage: broker key generate -t TYPE -f FILE [-b BITS] [-C COMMENT] [-N PASSPHRASE] [--force]\n"
+	fprintf(f, "usage: broker key generate -t TYPE -f FILE [-b BITS] [-C COMMENT]\n"
+		   "                            [-N PASSPHRASE | --passphrase-file F] [--force]\n"
 		   "       broker key fingerprint [-E sha256] [-f] FILE\n"
-		   "       broker key public [-P PASSPHRASE] [-f] FILE\n"
+		   "       broker key public [-P PASSPHRASE | --passphrase-file F] [-f] FILE\n"
 		   "TYPE: ed25519, ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096\n"
 		   "      (also ssh-keygen's ecdsa and rsa with -b BITS)\n");
+}
+
+/* First line of FILE as a passphrase, in guarded memory (free with
+ * kb_secure_free).  Keeps passphrases out of argv (visible in ps). */
+static int read_passphrase_file(const char *path, char **ret)
+{
+	struct kb_buf b;
+	size_t n;
+	int r;
+
+	*ret = NULL;
+	kb_buf_init_secure(&b, 4096);
+	if ((r = kb_read_file(path, 4096, &b)) != KB_OK) {
+		kb_buf_done(&b);
+		return r;
+	}
+	n = kb_buf_remaining(&b);
+	const uint8_t *p = kb_buf_ptr(&b);
+	const uint8_t *nl = memchr(p, '\n', n);
+	if (nl != NULL)
+		n = (size_t)(nl - p);
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (memchr(p, '\0', n) != NULL) {
+		kb_buf_done(&b);
+		return kb_err_set(KB_ERR_INVALID, "passphrase file contains a NUL byte");
+	}
+	if ((*ret = kb_secure_alloc(n + 1)) == NULL) {
+		kb_buf_done(&b);
+		return KB_ERR_NOMEM;
+	}
+	memcpy(*ret, p, n);
+	(*ret)[n] = '\0';
+	kb_buf_done(&b);
+	return KB_OK;
 }
 
 static char *default_comment(void)
@@ -61,9 +97,12 @@ static bool file_exists(const char *path)
 static int cmd_generate(struct kb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { { "force", no_argument, NULL, 'F' },
+					       { "passphrase-file", required_argument, NULL, 'p' },
 					       { "help", no_argument, NULL, 'h' },
 					       { NULL, 0, NULL, 0 } };
 	const char *type_name = NULL, *file = NULL, *comment = NULL, *pass = NULL, *bits_arg = NULL;
+	const char *passfile = NULL;
+	char *filepass = NULL;
 	bool force = false;
 	enum kb_key_type type;
 	unsigned bits = 0;
@@ -82,6 +121,7 @@ static int cmd_generate(struct kb_ctx *ctx, int argc, char **argv)
 		case 'b': bits_arg = optarg; break;
 		case 'q': break;
 		case 'F': force = true; break;
+		case 'p': passfile = optarg; break;
 		case 'h': key_usage(stdout); return KB_EXIT_OK;
 		default: key_usage(stderr); return KB_EXIT_USAGE;
 		}
@@ -114,14 +154,24 @@ static int cmd_generate(struct kb_ctx *ctx, int argc, char **argv)
 			return kb_usage_error(ctx, "-b %s does not fit key type %s", bits_arg, type_name);
 		}
 	}
+	if (pass != NULL && passfile != NULL)
+		return kb_usage_error(ctx, "give -N or --passphrase-file, not both");
+	if (passfile != NULL) {
+		kb_err_clear_detail();
+		if ((r = read_passphrase_file(passfile, &filepass)) != KB_OK)
+			return kb_fail(ctx, r, "%s", passfile);
+		pass = filepass;
+	}
 	if (comment == NULL)
 		comment = defcomment = default_comment();
 	if (comment == NULL || strpbrk(comment, "\r\n") != NULL) {
 		free(defcomment);
+		kb_secure_free(filepass);
 		return kb_usage_error(ctx, "the comment must be a single line");
 	}
 	if ((pubfile = kb_asprintf("%s.pub", file)) == NULL) {
 		free(defcomment);
+		kb_secure_free(filepass);
 		return kb_fail(ctx, KB_ERR_NOMEM, "key generate");
 	}
 	kb_buf_init_secure(&priv, KB_KEY_PRIVATE_FILE_MAX);
@@ -171,6 +221,7 @@ out:
 	free(pubfile);
 	free(line);
 	free(defcomment);
+	kb_secure_free(filepass);
 	return rc;
 }
 
@@ -212,6 +263,17 @@ static int load_public_line_file(struct kb_ctx *ctx, const char *path, const str
 		char *comment = NULL;
 		kb_err_clear_detail();
 		r = kb_key_parse_public_line(s, &k, &comment);
+		/* authorized_keys lines may start with options: try from each
+		 * later word that names a key type. */
+		for (const char *q = s; r != KB_OK && (q = strpbrk(q, " \t")) != NULL;) {
+			q += strspn(q, " \t");
+			if (strncmp(q, "ssh-", 4) == 0 || strncmp(q, "ecdsa-", 6) == 0) {
+				free(comment);
+				comment = NULL;
+				if (kb_key_parse_public_line(q, &k, &comment) == KB_OK)
+					r = KB_OK;
+			}
+		}
 		free(line);
 		if (r != KB_OK) {
 			free(comment);
@@ -383,8 +445,11 @@ static int print_public(struct kb_ctx *ctx, const char *path, struct kb_key *k, 
 
 static int cmd_public(struct kb_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	const char *file = NULL, *pass = NULL;
+	static const struct option opts[] = { { "passphrase-file", required_argument, NULL, 'p' },
+					       { "help", no_argument, NULL, 'h' },
+					       { NULL, 0, NULL, 0 } };
+	const char *file = NULL, *pass = NULL, *passfile = NULL;
+	char *filepass = NULL;
 	struct print_state st = { NULL };
 	int c, rc;
 
@@ -392,6 +457,7 @@ static int cmd_public(struct kb_ctx *ctx, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+P:f:yh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'P': pass = optarg; break;
+		case 'p': passfile = optarg; break;
 		case 'f': file = optarg; break;
 		case 'y': break;
 		case 'h': key_usage(stdout); return KB_EXIT_OK;
@@ -401,9 +467,18 @@ static int cmd_public(struct kb_ctx *ctx, int argc, char **argv)
 	if (file == NULL && optind < argc)
 		file = argv[optind++];
 	if (optind != argc || file == NULL)
-		return kb_usage_error(ctx, "usage: broker key public [-P PASSPHRASE] FILE");
+		return kb_usage_error(ctx, "usage: broker key public [-P PASSPHRASE | --passphrase-file F] FILE");
+	if (pass != NULL && passfile != NULL)
+		return kb_usage_error(ctx, "give -P or --passphrase-file, not both");
+	if (passfile != NULL) {
+		kb_err_clear_detail();
+		if ((rc = read_passphrase_file(passfile, &filepass)) != KB_OK)
+			return kb_fail(ctx, rc, "%s", passfile);
+		pass = filepass;
+	}
 	st.arr = json_array();
 	rc = for_each_key(ctx, file, pass, true, print_public, &st);
+	kb_secure_free(filepass);
 	if (rc == KB_EXIT_OK && ctx->json)
 		print_collected(st.arr);
 	json_decref(st.arr);

@@ -257,8 +257,12 @@ int kb_http_do(const struct kb_http_request *req, struct kb_http_response *resp)
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req->ca_file != NULL)
+	if (req->ca_file != NULL) {
+		/* Trust exactly this bundle (as Vault does with VAULT_CACERT),
+		 * not also the system directory Debian's libcurl defaults to. */
 		SET(CURLOPT_CAINFO, req->ca_file);
+		SET(CURLOPT_CAPATH, (const char *)NULL);
+	}
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_TIMEOUT_MS, timeout);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, ctimeout);

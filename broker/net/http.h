@@ -2,8 +2,9 @@
  * and EC2 integration.
  *
  * Responses are capped (max_body) before buffering: a larger body fails with
- * KB_ERR_TOO_LARGE.  TLS verification is always on (ca_file may add a CA
- * bundle, as VAULT_CACERT does).  Only http:// and https:// URLs. */
+ * KB_ERR_TOO_LARGE.  TLS verification (chain and host name) is always on;
+ * ca_file, when given, is the CA bundle to trust instead of the system one
+ * (libcurl's CAINFO, as VAULT_CACERT does).  Only http:// and https:// URLs. */
 #ifndef KB_HTTP_H
 #define KB_HTTP_H
 
@@ -30,7 +31,7 @@ struct kb_http_request {
 	size_t body_len;
 	long timeout_ms;               /* whole request; 0 means 10 s */
 	long connect_timeout_ms;       /* 0 means 3 s */
-	const char *ca_file;           /* extra trust anchor, or NULL */
+	const char *ca_file;           /* CA bundle to trust, or NULL: system CAs */
 	size_t max_body;               /* 0 means KB_HTTP_BODY_MAX */
 	bool secure_body;              /* response may hold secrets */
 };

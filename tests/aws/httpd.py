@@ -4,7 +4,10 @@
 Usage: httpd.py COMMAND [ARGS...]
 Starts the server on a free 127.0.0.1 port, runs COMMAND with
 KB_TEST_HTTP_URL=http://127.0.0.1:PORT in its environment, and exits with
-its status.  Endpoints:
+its status.  With openssl on PATH it also serves the same endpoints over TLS
+with a throw-away CA: KB_TEST_HTTPS_URL (certificate for IP 127.0.0.1),
+KB_TEST_HTTPS_BADNAME_URL (certificate for example.com only) and
+KB_TEST_CA (the CA file).  Endpoints:
   /echo            JSON {"method","path","headers","body"} of the request
   /size/N          N bytes of 'x' with Content-Length
   /chunked/N       N bytes of 'x', chunked (no Content-Length)
@@ -18,8 +21,11 @@ its status.  Endpoints:
 import json
 import os
 import socket
+import shutil
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,15 +102,43 @@ class Server(ThreadingHTTPServer):
         pass  # clients abort transfers on purpose
 
 
+def tls_servers(d):
+    """A CA and two TLS servers (right and wrong name) in directory d."""
+    def run(*a):
+        subprocess.run(a, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=kb test CA")
+    env = {"KB_TEST_CA": os.path.join(d, "ca.pem")}
+    for name, san, var in (("good", "IP:127.0.0.1", "KB_TEST_HTTPS_URL"),
+                           ("bad", "DNS:example.com", "KB_TEST_HTTPS_BADNAME_URL")):
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\n" % san)
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "1", "-extfile", name + ".ext")
+        srv = Server(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(d, name + ".pem"), os.path.join(d, name + ".key"))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        env[var] = "https://127.0.0.1:%d" % srv.server_address[1]
+    return env
+
+
 def main():
     srv = Server(("127.0.0.1", 0), H)
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     env = dict(os.environ, KB_TEST_HTTP_URL="http://127.0.0.1:%d" % srv.server_address[1])
+    tmp = tempfile.mkdtemp()
+    if shutil.which("openssl"):
+        env.update(tls_servers(tmp))
     for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
         env.pop(k, None)
     rc = subprocess.call(sys.argv[1:], env=env)
     srv.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(rc)
 
 

@@ -151,6 +151,38 @@ static void test_failures(void)
 	kb_http_response_done(&r);
 }
 
+static void test_tls(void)
+{
+	const char *good = getenv("KB_TEST_HTTPS_URL"), *bad = getenv("KB_TEST_HTTPS_BADNAME_URL");
+	const char *ca = getenv("KB_TEST_CA");
+	char url[256];
+	struct kb_http_response r;
+	if (good == NULL || bad == NULL || ca == NULL) {
+		printf("# no openssl: TLS checks skipped\n");
+		return;
+	}
+	snprintf(url, sizeof(url), "%s/echo", good);
+	struct kb_http_request q = { .url = url };
+	/* Unknown CA: refused (verification is always on). */
+	KBT_CHECK_INT(kb_http_do(&q, &r), KB_ERR_NETWORK);
+	KBT_CHECK(strstr(kb_err_detail(), "TLS") != NULL);
+	kb_http_response_done(&r);
+	/* With the CA file (VAULT_CACERT style): accepted. */
+	q.ca_file = ca;
+	KBT_CHECK_INT(kb_http_do(&q, &r), KB_OK);
+	KBT_CHECK_INT(r.status, 200);
+	kb_http_response_done(&r);
+	/* Right CA, wrong name: refused. */
+	snprintf(url, sizeof(url), "%s/echo", bad);
+	KBT_CHECK_INT(kb_http_do(&q, &r), KB_ERR_NETWORK);
+	kb_http_response_done(&r);
+	/* A missing CA file is an error, not a silent fallback. */
+	snprintf(url, sizeof(url), "%s/echo", good);
+	q.ca_file = "/nonexistent/ca.pem";
+	KBT_CHECK(kb_http_do(&q, &r) != KB_OK);
+	kb_http_response_done(&r);
+}
+
 static void test_retry_delay(void)
 {
 	struct kb_retry rt = { .max_attempts = 5, .base_ms = 100, .cap_ms = 1000, .deadline_ms = 0 };
@@ -200,6 +232,7 @@ int main(void)
 	KBT_RUN(test_caps);
 	KBT_RUN(test_status_redirect);
 	KBT_RUN(test_failures);
+	KBT_RUN(test_tls);
 	KBT_RUN(test_retry_delay);
 	KBT_RUN(test_escape);
 	return kbt_done();

@@ -90,3 +90,29 @@ expect_error "check a truncated KRL" 1 "$BROKER" krl check trunc.krl user.pub
 expect_error "inspect a non-KRL" 1 "$BROKER" krl inspect user.pub
 expect_error "check without files" 2 "$BROKER" krl check good.krl
 kb_pass "krl rejects bad input"
+
+# broker cert check: signature, CA, validity time, principal, KRL.
+"$BROKER" -q cert sign --ca ca -f user.pub -I kid -n alice -V -1h:+1h -z 9 || kb_fail "sign"
+"$BROKER" cert check --ca ca.pub -n alice user-cert.pub >o.txt || kb_fail "cert check of a good certificate"
+grep -q 'valid: user certificate, key id "kid", serial 9' o.txt || kb_fail "cert check output: $(cat o.txt)"
+"$BROKER" krl create -f k.krl --ca ca.pub --serial 9 || kb_fail "krl"
+python3 - user-cert.pub <<'PY'
+import base64, sys
+t, b, *rest = open(sys.argv[1]).read().split()
+blob = bytearray(base64.b64decode(b)); blob[-5] ^= 1
+open("flipped-cert.pub", "w").write(t + " " + base64.b64encode(bytes(blob)).decode() + "\n")
+PY
+for args in "-n bob user-cert.pub" "--at 20990101 user-cert.pub" "--at 20000101Z user-cert.pub" \
+	"--ca second.pub user-cert.pub" "--krl k.krl user-cert.pub" "flipped-cert.pub" "user.pub"; do
+	# shellcheck disable=SC2086
+	"$BROKER" cert check $args >o.txt 2>&1
+	rc=$?
+	[ $rc -eq 6 ] || kb_fail "cert check $args: exit $rc, expected 6: $(cat o.txt)"
+	grep -q "INVALID" o.txt || kb_fail "cert check $args: $(cat o.txt)"
+done
+"$BROKER" --json cert check -n bob user-cert.pub | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.readline())
+assert j["valid"] is False and "bob" in j["reason"] and j["serial"] == 9, j
+' || kb_fail "cert check --json"
+kb_pass "cert check"

@@ -42,6 +42,10 @@ done
 "$BROKER" key generate -q -t ed25519 -N 'pass phrase' -f ours_enc >/dev/null || kb_fail "generate -N"
 [ "$(ssh-keygen -y -P 'pass phrase' -f ours_enc)" = "$(cat ours_enc.pub)" ] || kb_fail "ssh-keygen cannot open our encrypted key"
 ! ssh-keygen -y -P 'wrong' -f ours_enc >/dev/null 2>&1 || kb_fail "ssh-keygen opened our key with a wrong passphrase"
+printf 'from a file\n' >passfile
+"$BROKER" key generate -q -t ecdsa-p256 --passphrase-file passfile -f ours_enc2 >/dev/null || kb_fail "generate --passphrase-file"
+[ "$(ssh-keygen -y -P 'from a file' -f ours_enc2)" = "$(cat ours_enc2.pub)" ] || kb_fail "--passphrase-file key"
+[ "$("$BROKER" key public --passphrase-file passfile ours_enc2)" = "$(cat ours_enc2.pub)" ] || kb_fail "public --passphrase-file"
 kb_pass "encrypted key written by us opened by ssh-keygen"
 
 # ---- keys ssh-keygen writes ------------------------------------------------
@@ -96,6 +100,11 @@ for z in aes256-ctr aes256-gcm@openssh.com; do
 	done
 	kb_pass "ssh-keygen -N -Z $z keys open with the right passphrase only"
 done
+
+# An authorized_keys file with options and several keys: same lines as -l.
+{ echo "# comment line"; echo "command=\"echo a b\",no-pty $(cat theirs_ed25519.pub)"; cat theirs_rsa2048.pub ours_ecdsa-p521.pub; } >ak
+[ "$("$BROKER" key fingerprint ak)" = "$(ssh-keygen -l -f ak)" ] || kb_fail "authorized_keys fingerprints differ"
+kb_pass "authorized_keys file with options"
 
 # ---- errors: one line, non-zero, nothing written ---------------------------
 echo "garbage" >bad

@@ -517,6 +517,65 @@ static void test_encrypted_fixtures(void)
 	}
 }
 
+/* Size and validity limits on public keys. */
+static void test_public_limits(void)
+{
+	struct kb_buf b;
+	struct kb_key *k = NULL;
+	uint8_t big[KB_KEY_RSA_MAX_BITS / 8 + 8];
+	char *line = read_fixture("user_ecdsa256.pub", NULL);
+
+	kb_buf_init(&b, 64 * 1024);
+	/* Ed25519 keys of 31 and 33 bytes. */
+	for (size_t n = 31; n <= 33; n += 2) {
+		kb_buf_reset(&b);
+		memset(big, 7, sizeof(big));
+		kb_buf_put_cstring(&b, "ssh-ed25519");
+		kb_buf_put_string(&b, big, n);
+		KBT_CHECK_INT(kb_key_from_blob(b.data, b.len, &k), KB_ERR_INVALID);
+	}
+	/* RSA moduli of 1000 and 16392 bits, and an even modulus. */
+	static const size_t nbytes[] = { 125, KB_KEY_RSA_MAX_BITS / 8 + 1, 256 };
+	for (size_t i = 0; i < KB_ARRAY_SIZE(nbytes); i++) {
+		kb_buf_reset(&b);
+		memset(big, 0xab, sizeof(big));
+		big[nbytes[i] - 1] = i == 2 ? 0x10 : 0x11;
+		kb_buf_put_cstring(&b, "ssh-rsa");
+		kb_buf_put_mpint(&b, (const uint8_t *)"\x01\x00\x01", 3);
+		kb_buf_put_mpint(&b, big, nbytes[i]);
+		KBT_CHECK(kb_key_from_blob(b.data, b.len, &k) != KB_OK);
+		KBT_CHECK(k == NULL);
+	}
+	/* ECDSA: a point off the curve, a compressed point, a wrong curve. */
+	if (line != NULL) {
+		struct kb_key *good = NULL;
+		struct kb_buf blob;
+		KBT_CHECK_INT(kb_key_parse_public_line(line, &good, NULL), KB_OK);
+		kb_buf_init(&blob, KB_KEY_BLOB_MAX);
+		if (good != NULL)
+			KBT_CHECK_INT(kb_key_public_blob(good, &blob), KB_OK);
+		if (blob.len == 104) {
+			blob.data[blob.len - 1] ^= 1; /* y + 1: not on the curve */
+			KBT_CHECK_INT(kb_key_from_blob(blob.data, blob.len, &k), KB_ERR_INVALID);
+			blob.data[blob.len - 1] ^= 1;
+			blob.data[blob.len - 65] = 0x02;
+			KBT_CHECK_INT(kb_key_from_blob(blob.data, blob.len, &k), KB_ERR_INVALID);
+			blob.data[blob.len - 65] = 0x04;
+			memcpy(blob.data + 4 + 19 + 4 + 5, "384", 3); /* curve id nistp384 */
+			KBT_CHECK_INT(kb_key_from_blob(blob.data, blob.len, &k), KB_ERR_INVALID);
+		} else {
+			KBT_CHECK_INT(blob.len, 104);
+		}
+		kb_key_free(good);
+		kb_buf_done(&blob);
+	}
+	/* Over the blob cap before anything is parsed. */
+	KBT_CHECK_INT(kb_key_from_blob(b.data, KB_KEY_BLOB_MAX + 1, &k), KB_ERR_TOO_LARGE);
+	KBT_CHECK(k == NULL);
+	free(line);
+	kb_buf_done(&b);
+}
+
 static void test_type_names(void)
 {
 	enum kb_key_type t;
@@ -583,6 +642,7 @@ int main(int argc, char **argv)
 	KBT_RUN(test_roundtrip_generated);
 	KBT_RUN(test_sshkeygen_fixtures);
 	KBT_RUN(test_encrypted_fixtures);
+	KBT_RUN(test_public_limits);
 	KBT_RUN(test_ed25519_kat);
 	KBT_RUN(test_rsa_kat);
 	KBT_RUN(test_blob_mutations);

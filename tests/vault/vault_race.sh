@@ -30,6 +30,11 @@ conflicts=$(curl -sS "$VAULT_CTL/emulator/log" | jget "sum(1 for r in d['request
 [ "$(vapi GET kv/metadata/$N | jget 'd["data"]["current_version"]')" = $((total + 0)) ] ||
 	kb_fail "Vault holds extra versions"
 [ "$(vapi GET secret/metadata/$N | jget '"data" in d')" = False ] || kb_fail "wrote to the default mount"
+# The emulator enforces cas the way Vault documents it.
+vapi POST kv/data/$N '{"data":{"value":"stale"},"options":{"cas":1}}' | grep -q 'check-and-set parameter did not match the current version' ||
+	kb_fail "the emulator accepted a stale cas"
+vapi POST kv/data/$N '{"data":{"value":"no cas"}}' | grep -q 'check-and-set parameter required' ||
+	kb_fail "cas_required set by the broker is not enforced"
 kb_pass "$WRITERS writers x $PUTS puts: nothing lost or duplicated ($conflicts cas conflicts resolved)"
 
 # Racing promotes and puts: the stage map stays consistent.
