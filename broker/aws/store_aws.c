@@ -265,8 +265,8 @@ static int op_put(struct kb_store *st, const char *name, const uint8_t *value, s
 		kb_aws_result_done(&res);
 		r = aws_put_value(s, name, value, len, label, tok, &res);
 	}
-	if (r == KB_ERR_EXISTS || (r == KB_ERR_BACKEND && strcmp(res.code, "InvalidRequestException") == 0 &&
-				   opts != NULL && opts->token != NULL && strstr(res.message, "ersion") != NULL)) {
+	if (r == KB_ERR_EXISTS) {
+		/* AWS: a version with this ClientRequestToken holds another value. */
 		r = kb_err_set(KB_ERR_CONFLICT, "idempotency token already used for another value of %s (%s)",
 			       name, res.code);
 	}
