@@ -207,7 +207,7 @@ int main(int argc, char **argv)
 			bind_addr = optarg;
 			break;
 		case 't':
-			if (kb_parse_duration(optarg, &lifetime) != 0 || lifetime <= 0 || lifetime > UINT32_MAX) {
+			if (kb_parse_duration(optarg, &lifetime) != 0 || lifetime < 0 || lifetime > UINT32_MAX) {
 				fprintf(stderr, "Invalid lifetime\n");
 				usage();
 			}

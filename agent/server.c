@@ -20,6 +20,7 @@
 #define MAX_CONNECTIONS 1024
 #define REPLY_MAX (64u * 1024u * 1024u)
 #define THREAD_STACK (512u * 1024u)
+#define READ_CHUNK 4096u
 
 static struct kb_agent_server *g_srv;
 static pthread_mutex_t conn_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -61,21 +62,6 @@ static void cleanup_and_exit(int status)
 	_exit(status);
 }
 
-static int read_full(int fd, void *p, size_t n)
-{
-	uint8_t *q = p;
-	while (n > 0) {
-		ssize_t r = read(fd, q, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		q += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 static int write_full(int fd, const void *p, size_t n)
 {
 	const uint8_t *q = p;
@@ -104,31 +90,60 @@ static void *conn_main(void *arg)
 
 	free(ca);
 	kb_agent_conn_init(&conn, atomic_fetch_add(&next_conn_id, 1));
-	kb_buf_init_secure(&req, KB_AGENT_MAX_MSG);
+	kb_buf_init_secure(&req, KB_AGENT_MAX_MSG + 2 * READ_CHUNK);
 	kb_buf_init(&reply, REPLY_MAX);
 	for (;;) {
-		uint8_t hdr[4];
-		uint8_t *p;
-		if (read_full(fd, hdr, 4) != 0)
-			break;
-		uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-		if (len == 0 || len > KB_AGENT_MAX_MSG) {
-			kb_debug("conn %lu: message length %u out of range, closing", conn.id, len);
-			break;
+		/* Answer every complete frame already read (one read usually
+		 * brings a whole request: one syscall in, one out). */
+		while (kb_buf_remaining(&req) >= 4) {
+			uint8_t *h = req.data + req.off;
+			uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+			if (len == 0 || len > KB_AGENT_MAX_MSG) {
+				kb_debug("conn %lu: message length %u out of range, closing", conn.id, len);
+				goto out;
+			}
+			if (kb_buf_remaining(&req) - 4 < len)
+				break;
+			/* Replies hold no secrets: reuse the buffer without wiping. */
+			reply.off = reply.len = 0;
+			int r = kb_buf_put_u32(&reply, 0);
+			if (r == 0)
+				r = kb_agent_handle(g_srv->ctx, &conn, h + 4, len, &reply);
+			/* The request may have carried a private key. */
+			kb_wipe(h, 4 + (size_t)len);
+			kb_buf_skip(&req, 4 + (size_t)len);
+			if (r == 0)
+				r = kb_buf_patch_u32(&reply, 0, (uint32_t)(reply.len - 4));
+			if (r != 0 || write_full(fd, reply.data, reply.len) != 0)
+				goto out;
 		}
-		if (kb_buf_reserve(&req, len, &p) != 0 || read_full(fd, p, len) != 0)
-			break;
-		/* Replies hold no secrets: reuse the buffer without wiping. */
-		reply.off = reply.len = 0;
-		int r = kb_buf_put_u32(&reply, 0);
-		if (r == 0)
-			r = kb_agent_handle(g_srv->ctx, &conn, p, len, &reply);
-		kb_buf_reset(&req);
-		if (r == 0)
-			r = kb_buf_patch_u32(&reply, 0, (uint32_t)(reply.len - 4));
-		if (r != 0 || write_full(fd, reply.data, reply.len) != 0)
-			break;
+		/* Keep only the partial frame, at the front. */
+		size_t rem = kb_buf_remaining(&req);
+		if (req.off > 0) {
+			memmove(req.data, req.data + req.off, rem);
+			kb_wipe(req.data + rem, req.len - rem);
+			req.off = 0;
+			req.len = rem;
+		}
+		size_t want = READ_CHUNK;
+		if (rem >= 4) {
+			size_t frame = 4 + ((size_t)req.data[0] << 24 | (size_t)req.data[1] << 16 |
+					    (size_t)req.data[2] << 8 | req.data[3]);
+			if (frame - rem > want)
+				want = frame - rem;
+		}
+		uint8_t *p;
+		if (kb_buf_reserve(&req, want, &p) != 0)
+			goto out;
+		ssize_t n;
+		do
+			n = read(fd, p, want);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			goto out;
+		req.len -= want - (size_t)n;
 	}
+out:
 	close(fd);
 	kb_agent_conn_done(&conn);
 	kb_buf_done(&req);

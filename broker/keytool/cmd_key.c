@@ -263,6 +263,17 @@ static int load_public_line_file(struct kb_ctx *ctx, const char *path, const str
 		char *comment = NULL;
 		kb_err_clear_detail();
 		r = kb_key_parse_public_line(s, &k, &comment);
+		/* authorized_keys lines may start with options: try from each
+		 * later word that names a key type. */
+		for (const char *q = s; r != KB_OK && (q = strpbrk(q, " \t")) != NULL;) {
+			q += strspn(q, " \t");
+			if (strncmp(q, "ssh-", 4) == 0 || strncmp(q, "ecdsa-", 6) == 0) {
+				free(comment);
+				comment = NULL;
+				if (kb_key_parse_public_line(q, &k, &comment) == KB_OK)
+					r = KB_OK;
+			}
+		}
 		free(line);
 		if (r != KB_OK) {
 			free(comment);

@@ -31,7 +31,7 @@
 #include "vault/vault_client.h"
 #include "vault/vault_json.h"
 
-#define CAS_ATTEMPTS 8
+#define CAS_ATTEMPTS 16
 
 struct vault_store {
 	struct kb_vault_client c;

@@ -126,7 +126,9 @@ int kb_vault_client_init(struct kb_vault_client *c, const struct kb_config *cfg)
 	int r;
 
 	memset(c, 0, sizeof(*c));
-	c->max_attempts = 5;
+	c->opened_ms = mono_ms();
+	c->lookup_after_ms = 60000;
+	c->max_attempts = 7;
 	c->deadline_ms = 30000;
 	if ((v = getenv("VAULT_MAX_RETRIES")) != NULL && *v) {
 		if (kb_parse_u64(v, 20, &n) != KB_OK)
@@ -458,6 +460,29 @@ out:
 	return r;
 }
 
+/* Learns a static token's TTL once (see vault_client.h). */
+static void lookup_static(struct kb_vault_client *c)
+{
+	struct kb_http_response resp;
+	struct call_state cs;
+	struct kb_vault_lookup lk;
+
+	memset(&resp, 0, sizeof(resp));
+	c->looked_up = true;
+	if (request(c, "GET", "auth/token/lookup-self", NULL, NULL, true, true, &resp, &cs) == KB_OK &&
+	    resp.status == 200 &&
+	    kb_vault_parse_lookup(kb_buf_ptr(&resp.body), kb_buf_remaining(&resp.body), &lk) == KB_OK &&
+	    lk.ttl > 0 && lk.renewable) {
+		int64_t lease = lk.creation_ttl > lk.ttl ? lk.creation_ttl : lk.ttl;
+		c->token_lease_s = lease;
+		c->token_renewable = true;
+		c->token_obtained_ms = mono_ms() - (lease - lk.ttl) * 1000;
+		kb_debug("Vault token: ttl %lld s of %lld s, will renew", (long long)lk.ttl, (long long)lease);
+	}
+	kb_err_clear_detail();
+	kb_http_response_done(&resp);
+}
+
 int kb_vault_client_ensure_token(struct kb_vault_client *c)
 {
 	if (c->source == KB_VAULT_TOKEN_APPROLE) {
@@ -477,6 +502,17 @@ int kb_vault_client_ensure_token(struct kb_vault_client *c)
 	if (c->token == NULL)
 		return kb_err_set(KB_ERR_AUTH, "no Vault token: set VAULT_TOKEN, run `vault login` (~/.vault-token), "
 					       "or set VAULT_ROLE_ID and VAULT_SECRET_ID for AppRole");
+	if (!c->looked_up && mono_ms() - c->opened_ms >= c->lookup_after_ms)
+		lookup_static(c);
+	if (c->token_renewable && c->token_lease_s > 0) {
+		int64_t age = mono_ms() - c->token_obtained_ms, lease_ms = c->token_lease_s * 1000;
+		/* Nothing to fall back on: when renewal stops working the
+		 * token is used as it is until Vault refuses it. */
+		if (age >= lease_ms * 2 / 3 && age < lease_ms - 250 && renew(c) != KB_OK) {
+			c->token_renewable = false;
+			kb_err_clear_detail();
+		}
+	}
 	return KB_OK;
 }
 

@@ -11,9 +11,12 @@
  *   VAULT_TOKEN, else AppRole (vault.role_id / VAULT_ROLE_ID with
  *   vault.secret_id_file / VAULT_SECRET_ID_FILE / VAULT_SECRET_ID, login at
  *   auth/<VAULT_APPROLE_MOUNT or "approle">/login), else ~/.vault-token.
- *   VAULT_MAX_RETRIES (retries per API call, default 4), VAULT_CLIENT_TIMEOUT
+ *   VAULT_MAX_RETRIES (retries per API call, default 6), VAULT_CLIENT_TIMEOUT
  *   (a duration bounding each API call including its retries, default 30s;
  *   a backend operation makes one to four calls).
+ * A VAULT_TOKEN or ~/.vault-token token is looked up (lookup-self) once
+ * the client has been in use for a minute, and renewed at two thirds of its
+ * TTL when renewable; short-lived CLI runs never pay for the lookup.
  * Tokens live in guarded memory and are never logged. */
 #ifndef KB_VAULT_CLIENT_H
 #define KB_VAULT_CLIENT_H
@@ -49,6 +52,12 @@ struct kb_vault_client {
 	unsigned max_attempts;
 	long deadline_ms;
 	unsigned logins, renewals;  /* counters, for tests */
+	/* VAULT_TOKEN / ~/.vault-token: a process still using the client this
+	 * long after opening it (broker serve) looks the token up once and
+	 * from then on renews it like an AppRole token. */
+	int64_t opened_ms;
+	int64_t lookup_after_ms;   /* default 60 s */
+	bool looked_up;
 };
 
 int kb_vault_client_init(struct kb_vault_client *c, const struct kb_config *cfg);

@@ -179,6 +179,33 @@ out:
 	return r;
 }
 
+static bool get_seconds(const json_t *v, int64_t *ret)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT64_C(10) * 365 * 86400)
+		return false;
+	*ret = (int64_t)json_integer_value(v);
+	return true;
+}
+
+int kb_vault_parse_lookup(const uint8_t *p, size_t n, struct kb_vault_lookup *ret)
+{
+	json_t *root = NULL;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = load(p, n, KB_VAULT_SMALL_JSON_MAX, &root)) != KB_OK)
+		return r;
+	const json_t *data = json_object_get(root, "data");
+	if (!json_is_object(data) || !get_seconds(json_object_get(data, "ttl"), &ret->ttl) ||
+	    !get_seconds(json_object_get(data, "creation_ttl"), &ret->creation_ttl) ||
+	    get_bool(data, "renewable", &ret->renewable) != KB_OK) {
+		memset(ret, 0, sizeof(*ret));
+		r = bad("lookup-self lacks data.ttl, data.creation_ttl or data.renewable");
+	}
+	json_decref(root);
+	return r;
+}
+
 static int hex_decode32(const char *s, size_t n, uint8_t out[32])
 {
 	size_t bin_len = 0;

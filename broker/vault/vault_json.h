@@ -47,6 +47,14 @@ struct kb_vault_auth {
 int kb_vault_parse_auth(const uint8_t *p, size_t n, struct kb_vault_auth *ret);
 void kb_vault_auth_done(struct kb_vault_auth *a);
 
+/* data of auth/token/lookup-self: remaining ttl, creation_ttl (seconds,
+ * 0 for tokens that never expire) and renewable. */
+struct kb_vault_lookup {
+	int64_t ttl, creation_ttl;
+	bool renewable;
+};
+int kb_vault_parse_lookup(const uint8_t *p, size_t n, struct kb_vault_lookup *ret);
+
 struct kb_vault_token_ref {
 	char token[65];
 	uint64_t version;

@@ -116,6 +116,7 @@ mkdir -p "$DEMO/srv"
 "$BROKER" exec --role deploy -- sh -c '
 	echo "agent $SSH_AUTH_SOCK holds:"; ssh-add -l
 	ssh-add -L >"$0/issued.pub"
+	echo "$SSH_AUTH_SOCK" >"$0/agent.path"
 	exec ansible-playbook -i "$1" -e app_repo="$0/app.git" -e app_version=v1.0.0 -e app_root="$0/srv" "$2"
 ' "$DEMO" "$ROOT/contrib/ansible/keybroker_inventory.sh" "$ROOT/examples/demo/deploy.yml"
 
@@ -131,9 +132,10 @@ ssh-keygen -lf "$DEMO/issued.pub" | sed 's/^/issued: /'
 issued_fp=$(ssh-keygen -lf "$DEMO/issued.pub" | awk '{print $2}')
 found=0
 while IFS= read -r f; do
-	fp=$(ssh-keygen -y -f "$f" 2>/dev/null | ssh-keygen -lf - 2>/dev/null | awk '{print $2}') || continue
+	# -P '': an encrypted key fails instead of prompting.
+	fp=$(timeout 5 ssh-keygen -y -P '' -f "$f" </dev/null 2>/dev/null | ssh-keygen -lf - 2>/dev/null | awk '{print $2}') || continue
 	[ "$fp" = "$issued_fp" ] && { echo "FOUND on disk: $f"; found=1; }
-done < <(find "$DEMO" "${TMPDIR:-/tmp}" "$HOME/.ssh" -xdev -type f -size -64k -print0 2>/dev/null |
+done < <(find "$DEMO" "$HOME/.ssh" "${TMPDIR:-/tmp}" -maxdepth 4 -xdev -type f -size -64k -print0 2>/dev/null |
 	xargs -0 -r grep -lsI -e 'PRIVATE KEY' 2>/dev/null || true)
 [ $found -eq 0 ] || die "the issued private key is on disk"
 echo "searched $DEMO, ${TMPDIR:-/tmp} and $HOME/.ssh: no file holds the issued private key"
@@ -143,5 +145,8 @@ say "The key is gone from the agent"
 left=$( (find "${TMPDIR:-/tmp}" ${XDG_RUNTIME_DIR:+"$XDG_RUNTIME_DIR"} -maxdepth 2 -name 'keybroker-exec.*' 2>/dev/null || true) | wc -l)
 echo "per-run agent directories left: $left"
 [ "$left" -eq 0 ] || die "broker exec left its agent directory behind"
-echo "the agent that held the credential has exited and its socket is removed"
+if SSH_AUTH_SOCK=$(cat "$DEMO/agent.path") ssh-add -l >/dev/null 2>&1; then
+	die "the per-run agent still answers"
+fi
+echo "ssh-add -l on $(cat "$DEMO/agent.path"): no agent there any more; the credential is gone"
 say "Demo complete"

@@ -26,9 +26,13 @@ struct kb_key {
 	 * public key. */
 	uint8_t *sec;
 	size_t sec_len;
-	/* OpenSSL families: the key, private when sec is set (its private
-	 * BIGNUMs are in OpenSSL's secure heap).  Read-only after creation,
-	 * so it can be shared by concurrent signers. */
+	/* OpenSSL families: the key, private when sec is set.  Read-only
+	 * after creation, so concurrent signers can share it.  We hand the
+	 * private numbers to OpenSSL in secure-heap BIGNUMs; OpenSSL 3.0 keeps
+	 * the ECDSA scalar there, but copies RSA and DSA private numbers to
+	 * its ordinary heap (BN_clear_free'd when the key is freed).  Building
+	 * the EVP_PKEY per signature instead costs 30-65% of RSA signing
+	 * throughput (bench/keys), so the key is cached; see SECURITY.md. */
 	EVP_PKEY *pkey;
 	struct kb_cert *cert;
 };

@@ -3,8 +3,10 @@
  * kb_ossl_err() drains OpenSSL's thread-local error queue into the
  * KB_ERR_CRYPTO detail ("what: <first OpenSSL error string>").
  * kb_ossl_init() sets up OpenSSL's secure heap once (idempotent, thread
- * safe): private key BIGNUMs created by this library live there (mlocked,
- * guard pages, wiped on free). */
+ * safe): the private-key BIGNUMs this library creates live there (mlocked,
+ * guard pages, wiped on free), and OpenSSL keeps ECDSA private scalars and
+ * ECDSA nonces there too (RSA/DSA keys it copies to its ordinary heap, see
+ * key_priv.h). */
 #ifndef KB_OSSL_H
 #define KB_OSSL_H
 

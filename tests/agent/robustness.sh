@@ -25,6 +25,14 @@ big = conn(); big.send(struct.pack(">I", 256 * 1024 + 1) + b"\x0b")       # over
 zero = conn(); zero.send(struct.pack(">I", 0))                            # empty frame
 junk = conn(); junk.send(struct.pack(">I", 3) + b"\xc8\x01\x02")          # unknown type: failure reply
 r = junk.recv(16)
+pipe = conn(); pipe.send((struct.pack(">I", 1) + b"\x0b") * 3)               # three requests in one write
+got = b""
+while got.count(b"\x0c") < 3 and len(got) < 1 << 20:
+    d = pipe.recv(65536)
+    if not d:
+        break
+    got += d
+print("pipelined-ok" if len(got) > 15 else "pipelined-bad")
 ok = r == struct.pack(">I", 1) + b"\x05"
 def gone(s):
     try:
@@ -62,6 +70,7 @@ for i in $(seq 32); do
 done
 timeout 10 ssh-add -l >/dev/null || kb_fail "listing stalled behind hostile clients"
 grep -q junk-reply-ok "$T/hostile.out" || kb_fail "unknown message not answered with failure: $(cat "$T/hostile.out")"
+grep -q pipelined-ok "$T/hostile.out" || kb_fail "pipelined requests not all answered: $(cat "$T/hostile.out")"
 grep -q closed-ok "$T/hostile.out" || kb_fail "oversized/empty frames not closed: $(cat "$T/hostile.out")"
 kill -0 "$waiting" 2>/dev/null || kb_fail "the unconfirmed signature did not wait for its prompt"
 kill -0 "$apid" || kb_fail "agent died"

@@ -101,6 +101,11 @@ for z in aes256-ctr aes256-gcm@openssh.com; do
 	kb_pass "ssh-keygen -N -Z $z keys open with the right passphrase only"
 done
 
+# An authorized_keys file with options and several keys: same lines as -l.
+{ echo "# comment line"; echo "command=\"echo a b\",no-pty $(cat theirs_ed25519.pub)"; cat theirs_rsa2048.pub ours_ecdsa-p521.pub; } >ak
+[ "$("$BROKER" key fingerprint ak)" = "$(ssh-keygen -l -f ak)" ] || kb_fail "authorized_keys fingerprints differ"
+kb_pass "authorized_keys file with options"
+
 # ---- errors: one line, non-zero, nothing written ---------------------------
 echo "garbage" >bad
 out=$("$BROKER" key fingerprint bad 2>&1) && kb_fail "garbage accepted"

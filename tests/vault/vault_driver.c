@@ -176,6 +176,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "renew") == 0 && argc == 4) {
 		struct kb_vault_client *c = &((struct vault_store_view *)s->impl)->c;
 		struct kb_store_sel sel = { KB_STAGE_CURRENT, NULL };
+		/* As if this process had been running for a while already. */
+		if (getenv("VDRIVER_LOOKUP_NOW") != NULL)
+			c->lookup_after_ms = 0;
 		char *ver = NULL;
 		r = s->ops->put(s, name, (const uint8_t *)"renew-me", 8, NULL, &ver);
 		free(ver);

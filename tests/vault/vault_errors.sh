@@ -63,7 +63,7 @@ VAULT_CLIENT_TIMEOUT=1 expect_fail 5 '^broker: .*Vault is sealed: unseal it or w
 	"$BROKER" --backend vault store get $N --stage current
 (sleep 1; vapi PUT sys/unseal '{"key":"unseal-key"}' >/dev/null) &
 unsealer=$!
-[ "$(VAULT_CLIENT_TIMEOUT=15 $V get $N 2>/dev/null)" = v1 ] || kb_fail "get did not ride out the seal"
+[ "$(VAULT_CLIENT_TIMEOUT=15 VAULT_MAX_RETRIES=20 $V get $N 2>/dev/null)" = v1 ] || kb_fail "get did not ride out the seal"
 wait $unsealer
 vinject '{"status":503,"count":1,"path":"secret/data/","methods":["POST"]}'
 [ "$($V put $N "$T/v2")" = 2 ] || kb_fail "put after one 503"
