@@ -38,6 +38,7 @@
 #define ISSUE_OUTPUT_MAX (64u * 1024u)
 #define AGENT_START_MS 5000
 #define RENEW_RETRY_S 5
+#define MAX_SERIALS 256
 
 extern char **environ;
 
@@ -46,6 +47,7 @@ struct exec_opts {
 	const char *principals[MAX_PRINCIPALS];
 	size_t nprincipals;
 	bool revoke;
+	const char *krl;
 	char **cmd;
 };
 
@@ -57,6 +59,9 @@ struct run {
 	int64_t expires;    /* unix time the current certificate ends */
 	int64_t lifetime;   /* seconds the last certificate was issued for */
 	int64_t retry_at;   /* after a failed renewal: when to try again */
+	char serials[MAX_SERIALS][24]; /* every certificate issued in this run */
+	size_t nserials;
+	bool serials_dropped;
 	char key_id[160];
 	char secret[256];
 };
@@ -64,10 +69,12 @@ struct run {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: broker exec --role ROLE [--ttl DURATION] [--principal P]... [--type T]\n"
-		   "                   [--revoke-on-exit] -- COMMAND [ARG...]\n"
+		   "                   [--revoke-on-exit --krl FILE] -- COMMAND [ARG...]\n"
 		   "  Runs COMMAND with a per-run agent (SSH_AUTH_SOCK, ANSIBLE_SSH_AGENT) holding only a\n"
 		   "  certificate issued for ROLE, renewed before it expires; everything is removed when\n"
 		   "  COMMAND exits, and its exit status is returned.\n"
+		   "  --revoke-on-exit adds every certificate of the run to the KRL FILE (BROKER_KRL) that\n"
+		   "  the hosts read with RevokedKeys, once COMMAND has exited.\n"
 		   "  BROKER_AGENT names the broker-agent binary (default: next to broker, then PATH).\n");
 }
 
@@ -197,15 +204,61 @@ static int start_agent(struct run *rn, const sigset_t *orig)
 	return kb_err_set(KB_ERR_TIMEOUT, "broker-agent did not open %s within %d ms", rn->sock, AGENT_START_MS);
 }
 
+/* Runs this binary with argv, stdout captured into out (when not NULL),
+ * stderr passed through.  Returns the exit status (or 127/128+sig). */
+static int run_self(const struct run *rn, char **argv, const sigset_t *orig, struct kb_buf *out)
+{
+	int pfd[2] = { -1, -1 }, st = 0;
+	pid_t pid;
+
+	if (out != NULL && pipe2(pfd, O_CLOEXEC) != 0)
+		return 127;
+	if ((pid = fork()) < 0) {
+		if (out != NULL) {
+			close(pfd[0]);
+			close(pfd[1]);
+		}
+		return 127;
+	}
+	if (pid == 0) {
+		child_signals_default(orig);
+		if (out != NULL)
+			dup2(pfd[1], STDOUT_FILENO);
+		execv(rn->self, argv);
+		_exit(127);
+	}
+	if (out != NULL) {
+		bool full = false;
+		close(pfd[1]);
+		for (;;) {
+			char tmp[4096];
+			ssize_t n = read(pfd[0], tmp, sizeof(tmp));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			if (!full && kb_buf_put(out, tmp, (size_t)n) != 0)
+				full = true;
+		}
+		close(pfd[0]);
+		if (full)
+			kb_buf_reset(out);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 127;
+}
+
 /* Runs `broker issue ... --agent SOCK --json` and reads the certificate's
- * end from its answer.  The issuer's stderr passes through. */
+ * end and serial from its answer.  The issuer's stderr passes through. */
 static int issue(struct run *rn, const struct exec_opts *o, const sigset_t *orig, int *ret_exit)
 {
 	char *argv[16 + 2 * MAX_PRINCIPALS];
-	int pfd[2], st = 0, r = KB_OK;
 	size_t a = 0;
 	struct kb_buf out;
-	pid_t pid;
+	int r = KB_OK, st;
 
 	*ret_exit = KB_EXIT_FAILURE;
 	argv[a++] = rn->self;
@@ -229,59 +282,83 @@ static int issue(struct run *rn, const struct exec_opts *o, const sigset_t *orig
 	}
 	argv[a] = NULL;
 
-	if (pipe2(pfd, O_CLOEXEC) != 0)
-		return kb_err_errno("pipe");
-	if ((pid = fork()) < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return kb_err_errno("fork");
-	}
-	if (pid == 0) {
-		child_signals_default(orig);
-		dup2(pfd[1], STDOUT_FILENO);
-		execv(rn->self, argv);
-		_exit(127);
-	}
-	close(pfd[1]);
 	kb_buf_init(&out, ISSUE_OUTPUT_MAX);
-	for (;;) {
-		char tmp[4096];
-		ssize_t n = read(pfd[0], tmp, sizeof(tmp));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (r == 0)
-			r = kb_buf_put(&out, tmp, (size_t)n);
-	}
-	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		*ret_exit = WIFEXITED(st) ? WEXITSTATUS(st) : KB_EXIT_FAILURE;
+	if ((st = run_self(rn, argv, orig, &out)) != 0) {
+		*ret_exit = st < 64 ? st : KB_EXIT_FAILURE;
 		r = kb_err_set(KB_ERR_DENIED, "broker issue failed");
 		goto out;
 	}
-	if (r != 0)
-		goto out;
 	json_t *j = json_loadb((const char *)kb_buf_ptr(&out), kb_buf_remaining(&out), 0, NULL);
 	json_t *exp = json_object_get(j, "expires_in_seconds");
 	const char *kid = json_string_value(json_object_get(j, "key_id"));
 	const char *secret = json_string_value(json_object_get(j, "secret"));
-	if (!json_is_integer(exp) || json_integer_value(exp) <= 0 || json_is_null(json_object_get(j, "agent"))) {
+	const char *serial = json_string_value(json_object_get(j, "serial"));
+	uint64_t sv;
+	if (!json_is_integer(exp) || json_integer_value(exp) <= 0 || json_is_null(json_object_get(j, "agent")) ||
+	    serial == NULL || kb_parse_u64(serial, UINT64_MAX, &sv) != 0) {
 		json_decref(j);
-		r = kb_err_set(KB_ERR_INVALID, "broker issue gave no certificate lifetime or did not load the agent");
+		r = kb_err_set(KB_ERR_INVALID, "broker issue gave no certificate lifetime or serial, or did not load the agent");
 		goto out;
 	}
 	rn->lifetime = json_integer_value(exp);
 	rn->expires = now_s() + rn->lifetime;
 	kb_strlcpy(rn->key_id, kid ? kid : "?", sizeof(rn->key_id));
 	kb_strlcpy(rn->secret, secret ? secret : "", sizeof(rn->secret));
+	if (rn->nserials < MAX_SERIALS)
+		kb_strlcpy(rn->serials[rn->nserials++], serial, sizeof(rn->serials[0]));
+	else
+		rn->serials_dropped = true;
 	json_decref(j);
 	*ret_exit = KB_EXIT_OK;
 out:
 	kb_buf_done(&out);
 	return r;
+}
+
+/* --revoke-on-exit: every certificate of this run goes into the KRL
+ * (created or updated) by serial under the user CA. */
+static int revoke_run(struct run *rn, const struct exec_opts *o, const sigset_t *orig)
+{
+	char *argv[16 + 2 * MAX_SERIALS], capath[PATH_MAX + 16];
+	char *show[] = { rn->self, (char *)"ca", (char *)"show", NULL };
+	struct kb_buf ca;
+	size_t a = 0;
+	int r, st;
+
+	if (rn->nserials == 0)
+		return KB_OK;
+	kb_buf_init(&ca, 64 * 1024);
+	if ((st = run_self(rn, show, orig, &ca)) != 0 || kb_buf_remaining(&ca) == 0) {
+		kb_buf_done(&ca);
+		return kb_err_set(KB_ERR_BACKEND, "broker ca show failed (exit %d)", st);
+	}
+	snprintf(capath, sizeof(capath), "%s/user_ca.pub", rn->dir);
+	r = kb_write_file_atomic(capath, kb_buf_ptr(&ca), kb_buf_remaining(&ca), 0600, false);
+	kb_buf_done(&ca);
+	if (r != 0)
+		return r;
+	argv[a++] = rn->self;
+	argv[a++] = (char *)"krl";
+	argv[a++] = (char *)"create";
+	if (access(o->krl, F_OK) == 0)
+		argv[a++] = (char *)"-u";
+	argv[a++] = (char *)"-f";
+	argv[a++] = (char *)o->krl;
+	argv[a++] = (char *)"--ca";
+	argv[a++] = capath;
+	for (size_t i = 0; i < rn->nserials; i++) {
+		argv[a++] = (char *)"--serial";
+		argv[a++] = rn->serials[i];
+	}
+	argv[a] = NULL;
+	st = run_self(rn, argv, orig, NULL);
+	unlink(capath);
+	if (st != 0)
+		return kb_err_set(KB_ERR_IO, "broker krl create failed (exit %d)", st);
+	if (rn->serials_dropped)
+		return kb_err_set(KB_ERR_LIMIT, "more than %d certificates in this run: only the first were revoked",
+				  MAX_SERIALS);
+	return KB_OK;
 }
 
 /* When to renew: a third of the lifetime before the end, at least 5 s. */
@@ -390,7 +467,8 @@ int cmd_exec(struct kb_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "role", required_argument, NULL, 'r' },     { "ttl", required_argument, NULL, 't' },
 		{ "principal", required_argument, NULL, 'p' }, { "type", required_argument, NULL, 'T' },
-		{ "revoke-on-exit", no_argument, NULL, 'R' },  { "help", no_argument, NULL, 'h' },
+		{ "revoke-on-exit", no_argument, NULL, 'R' },  { "krl", required_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct exec_opts o = { 0 };
@@ -410,6 +488,7 @@ int cmd_exec(struct kb_ctx *ctx, int argc, char **argv)
 			o.principals[o.nprincipals++] = optarg;
 			break;
 		case 'R': o.revoke = true; break;
+		case 'K': o.krl = optarg; break;
 		case 'h': usage(stdout); return KB_EXIT_OK;
 		default: usage(stderr); return KB_EXIT_USAGE;
 		}
@@ -424,11 +503,11 @@ int cmd_exec(struct kb_ctx *ctx, int argc, char **argv)
 		if (kb_parse_duration(o.ttl, &secs) != 0 || secs < 10)
 			return kb_usage_error(ctx, "exec: --ttl '%s' is not a duration of at least 10s", o.ttl);
 	}
-	if (o.revoke) {
-		fprintf(stderr, "broker: exec: --revoke-on-exit is not available in this build (the revocation "
-				"service is missing); the certificate expires on its own\n");
-		return KB_EXIT_USAGE;
-	}
+	if (o.krl == NULL)
+		o.krl = getenv("BROKER_KRL");
+	if (o.revoke && (o.krl == NULL || o.krl[0] == '\0'))
+		return kb_usage_error(ctx, "exec: --revoke-on-exit needs the KRL file the hosts use (--krl FILE or "
+					   "BROKER_KRL)");
 	ssize_t n = readlink("/proc/self/exe", rn.self, sizeof(rn.self) - 1);
 	if (n <= 0)
 		return kb_fail(ctx, kb_err_errno("/proc/self/exe"), "exec: cannot find the broker binary");
@@ -459,6 +538,17 @@ int cmd_exec(struct kb_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "broker: exec: %s in a per-run agent (expires in %lld s, renewed before)\n", rn.key_id,
 			(long long)rn.lifetime);
 	rc = run_command(&rn, &o, &orig);
+	if (o.revoke) {
+		/* The command is done: nothing may use these certificates again. */
+		if ((r = revoke_run(&rn, &o, &orig)) != 0) {
+			kb_fail(ctx, r, "exec: --revoke-on-exit: could not revoke %s in %s", rn.key_id, o.krl);
+			if (rc == KB_EXIT_OK)
+				rc = KB_EXIT_FAILURE;
+		} else if (ctx->verbosity >= 0) {
+			fprintf(stderr, "broker: exec: revoked %zu certificate%s of this run in %s\n", rn.nserials,
+				rn.nserials == 1 ? "" : "s", o.krl);
+		}
+	}
 out:
 	stop_agent(&rn);
 	sigprocmask(SIG_SETMASK, &orig, NULL);

@@ -112,25 +112,30 @@ int kb_audit_new_key(const char *path)
 	return r;
 }
 
+/* mkdir -p of path's directory (new directories 0700). */
 static int mkdir_parent(const char *path)
 {
 	char *copy = kb_strdup(path);
+	int r = KB_OK;
+
 	if (copy == NULL)
 		return KB_ERR_NOMEM;
-	const char *dir = dirname(copy);
-	struct stat st;
-	int r = KB_OK;
-	if (stat(dir, &st) != 0) {
-		/* one level is what the defaults need (~/.local/state/keybroker) */
-		char *up = kb_strdup(dir);
-		if (up == NULL) {
-			free(copy);
-			return KB_ERR_NOMEM;
-		}
-		mkdir(dirname(up), 0700);
-		free(up);
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-			r = kb_err_errno(dir);
+	char *slash = strrchr(copy, '/');
+	if (slash == NULL || slash == copy) {
+		free(copy);
+		return KB_OK;
+	}
+	*slash = '\0';
+	for (char *p = copy + 1; r == KB_OK; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+			r = kb_err_errno(copy);
+		*p = c;
+		if (c == '\0')
+			break;
 	}
 	free(copy);
 	return r;

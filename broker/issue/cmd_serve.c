@@ -215,6 +215,16 @@ static int listen_on(const char *path)
 			free(dir);
 			return r;
 		}
+		/* Someone else's directory (e.g. pre-created in /tmp) could
+		 * swap the socket for theirs: refuse it. */
+		struct stat dst;
+		if (lstat(dir, &dst) != 0 || !S_ISDIR(dst.st_mode) ||
+		    (dst.st_uid != geteuid() && dst.st_uid != 0) || (dst.st_mode & 022) != 0) {
+			int r = kb_err_set(KB_ERR_PERMISSION, "%s must be a directory owned by this user (or root) "
+							      "and not writable by others", dir);
+			free(dir);
+			return r;
+		}
 	}
 	free(dir);
 	/* A socket left by a daemon that died is replaced; a live one is not. */

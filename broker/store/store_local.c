@@ -637,6 +637,25 @@ static void remove_tree(const char *path)
 	rmdir(path);
 }
 
+/* Removes what a deletion interrupted by a crash left behind. */
+static void sweep_graves(struct local *l)
+{
+	DIR *d = opendir(l->secrets);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, ".deleted-", 9) != 0)
+			continue;
+		char *p = kb_asprintf("%s/%s", l->secrets, de->d_name);
+		if (p)
+			remove_tree(p);
+		free(p);
+	}
+	closedir(d);
+}
+
 static int local_remove(struct kb_store *s, const char *name)
 {
 	struct local *l = L(s);
@@ -670,6 +689,7 @@ static int local_remove(struct kb_store *s, const char *name)
 		close(dfd);
 	}
 	remove_tree(grave);
+	sweep_graves(l);
 out:
 	unlock(l);
 out_nolock:

@@ -197,12 +197,23 @@ int kb_cert_parse(const uint8_t *blob, size_t len, struct kb_cert **ret)
 		r = bad("signature key");
 		goto out;
 	}
+	{
+		/* Refuse a certificate as CA key before parsing it (no recursion). */
+		struct kb_buf ca;
+		char *caname = NULL;
+		enum kb_key_type catype;
+		bool ca_cert = false;
+		kb_buf_init_ro(&ca, p, n);
+		if (kb_buf_get_cstring(&ca, &caname) == KB_OK &&
+		    kb_key_type_from_ssh_name(caname, &catype, &ca_cert) == KB_OK && ca_cert) {
+			free(caname);
+			r = bad("the CA key is a certificate");
+			goto out;
+		}
+		free(caname);
+	}
 	if ((r = kb_key_from_blob(p, n, &c->ca_key)) != KB_OK)
 		goto out;
-	if (kb_key_is_cert(c->ca_key)) {
-		r = bad("the CA key is a certificate");
-		goto out;
-	}
 	c->signed_len = in.off;
 	if (kb_buf_get_string_direct(&in, &p, &n) != KB_OK) {
 		r = bad("signature");

@@ -83,6 +83,19 @@ set -e
 if "$BROKER" exec --role nosuch -- true 2>"$T/err"; then kb_fail "unknown role ran the command"; fi
 kb_pass "exit status returned, SIGTERM forwarded, cleanup after a signal"
 
+# --revoke-on-exit: the run's certificate ends up in the KRL (created, then updated).
+if "$BROKER" exec --role deploy --revoke-on-exit -- true 2>"$T/err"; then kb_fail "--revoke-on-exit without a KRL ran"; fi
+grep -q -- "--krl" "$T/err" || kb_fail "no hint about --krl: $(cat "$T/err")"
+"$BROKER" exec --role deploy --revoke-on-exit --krl "$T/revoked.krl" -- sh -c 'ssh-add -L >"$0/r1.pub"' "$T"
+"$BROKER" exec --role deploy -- sh -c 'ssh-add -L >"$0/keep.pub"' "$T"
+BROKER_KRL=$T/revoked.krl "$BROKER" exec --role deploy --revoke-on-exit -- sh -c 'ssh-add -L >"$0/r2.pub"' "$T"
+for c in r1 r2; do
+	set +e; ssh-keygen -Q -f "$T/revoked.krl" "$T/$c.pub" >/dev/null 2>&1; rc=$?; set -e
+	[ $rc -eq 1 ] || kb_fail "$c not revoked (ssh-keygen -Q exit $rc)"
+done
+ssh-keygen -Q -f "$T/revoked.krl" "$T/keep.pub" >/dev/null 2>&1 || kb_fail "a run without --revoke-on-exit was revoked"
+kb_pass "--revoke-on-exit puts the run's certificates in the KRL"
+
 # The demo playbook through broker exec.
 git init -q "$T/app.git"
 cp "$KB_SOURCE_ROOT"/examples/app/{app.py,VERSION} "$T/app.git/"

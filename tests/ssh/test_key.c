@@ -429,6 +429,23 @@ static void test_certificates(void)
 		KBT_CHECK_INT(kb_key_verify(c->ca_key, s, sn, c->blob.data, c->signed_len, NULL), KB_OK);
 		KBT_CHECK(kb_key_verify(c->ca_key, s, sn, c->blob.data, c->signed_len - 1, NULL) != KB_OK);
 	}
+	/* A certificate as the CA key is refused. */
+	{
+		struct kb_buf cab, forged;
+		kb_buf_init(&cab, KB_KEY_BLOB_MAX);
+		kb_buf_init(&forged, KB_KEY_BLOB_MAX);
+		KBT_CHECK_INT(kb_key_plain_blob(c->ca_key, &cab), KB_OK);
+		size_t at = c->signed_len - kb_buf_remaining(&cab) - 4;
+		KBT_CHECK(memcmp(c->blob.data + at + 4, kb_buf_ptr(&cab), kb_buf_remaining(&cab)) == 0);
+		kb_buf_put(&forged, c->blob.data, at);
+		kb_buf_put_string(&forged, c->blob.data, c->blob.len); /* the cert itself as CA */
+		kb_buf_put(&forged, c->blob.data + c->signed_len, c->blob.len - c->signed_len);
+		struct kb_cert *fc = NULL;
+		KBT_CHECK_INT(kb_cert_parse(forged.data, forged.len, &fc), KB_ERR_INVALID);
+		KBT_CHECK(fc == NULL);
+		kb_buf_done(&cab);
+		kb_buf_done(&forged);
+	}
 	KBT_CHECK_INT(kb_key_fingerprint(k, fp1, sizeof(fp1)), KB_OK);
 	KBT_CHECK_INT(kb_key_fingerprint(pk, fp2, sizeof(fp2)), KB_OK);
 	KBT_CHECK_STR(fp1, fp2);

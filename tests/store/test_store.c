@@ -270,8 +270,23 @@ static void test_list_describe_remove(void)
 	KBT_CHECK_INT(kbt_put(&t, "keybroker/deploy/bob", "new", KB_STAGE_CURRENT, NULL, NULL), KB_OK);
 	KBT_CHECK_STR(kbt_stages(&t, "keybroker/deploy/bob"), "1:current");
 	KBT_CHECK_INT(kbt_get(&t, "keybroker/deploy/bob", NULL, KB_STAGE_CURRENT, "new"), KB_OK);
-	/* No leftovers of the deletion in the directory. */
+	/* No leftovers of the deletion in the directory, even of one a crash
+	 * interrupted. */
+	char *grave = kbt_path(&t, "secrets/.deleted-0011223344556677"), *gf = kb_asprintf("%s/v1", grave);
+	KBT_CHECK(mkdir(grave, 0700) == 0);
+	FILE *f = fopen(gf, "w");
+	KBT_CHECK(f != NULL);
+	if (f)
+		fclose(f);
+	KBT_CHECK_INT(kbt_count_files(&t, ".deleted"), 1);
+	KBT_CHECK_INT(kb_store_list(t.s, NULL, &names, &n), KB_OK);
+	KBT_CHECK_INT(n, 6);
+	kb_store_names_free(names, n);
+	KBT_CHECK_INT(kb_store_remove(t.s, "other/x"), KB_OK);
 	KBT_CHECK_INT(kbt_count_files(&t, ".deleted"), 0);
+	KBT_CHECK(access(grave, F_OK) != 0);
+	free(grave);
+	free(gf);
 	kbt_store_close(&t);
 }
 
