@@ -31,9 +31,9 @@ done
 kb_pass "-s/-c/-k output as ssh-agent, socket modes and cleanup"
 
 # A csh-like SHELL selects the csh format.
-SHELL=/bin/tcsh "$A" | grep -q '^setenv SSH_AUTH_SOCK ' || kb_fail "SHELL=csh did not select csh output"
-pkill_pid=$(SHELL=/bin/bash "$A" | sed -nE 's/^echo Agent pid ([0-9]+);$/\1/p')
-kill "$pkill_pid"
+out=$(SHELL=/bin/tcsh "$A")
+kill "$(sed -nE 's/^echo Agent pid ([0-9]+);$/\1/p' <<<"$out")"
+grep -q '^setenv SSH_AUTH_SOCK ' <<<"$out" || kb_fail "SHELL=csh did not select csh output"
 
 # -k without SSH_AGENT_PID, bad flags, bad -t / -E: same errors and status.
 for args in "-k" "-z" "-t bogus" "-E sha3" "-c -s" "-d -D" "-s true"; do
