@@ -85,10 +85,11 @@ CFG
 }
 
 # Ends ssh connection-sharing masters Ansible left (ControlPersist).
+# (ssh expands % in ControlPath: the socket is literally named cp-%C.)
 demo_stop_mux() {
 	local s
 	for s in "$1"/ansible/cp-*; do
-		[ -S "$s" ] && ssh -o ControlPath="$s" -O exit placeholder >/dev/null 2>&1
+		[ -S "$s" ] && { ssh -o ControlPath="${s//%/%%}" -O exit placeholder >/dev/null 2>&1 || true; }
 	done
 	return 0
 }

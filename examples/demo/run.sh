@@ -49,9 +49,19 @@ chmod 0700 "$DEMO"
 PIDS=()
 cleanup() {
 	local rc=$?
+	set +e
 	declare -F demo_stop_mux >/dev/null && demo_stop_mux "$DEMO"
+	local gpids=()
 	for f in "$DEMO"/srv/*/gunicorn.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+		[ -f "$f" ] && gpids+=("$(cat "$f")")
+	done
+	for p in "${gpids[@]}"; do kill "$p" 2>/dev/null; done
+	# gunicorn stops its workers gracefully: wait for it (at most 10 s).
+	for _ in $(seq 100); do
+		alive=0
+		for p in "${gpids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive -eq 0 ] && break
+		sleep 0.1
 	done
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
