@@ -26,7 +26,8 @@ struct kb_config {
 static const char *const known_keys[] = {
 	"agent.socket", "audit.key", "audit.log", "aws.endpoint", "aws.profile", "aws.region",
 	"backend", "local.dir", "local.master_key", "policy", "serve.socket", "vault.addr",
-	"vault.cacert", "vault.mount", "vault.namespace",
+	"vault.approle_mount", "vault.cacert", "vault.mount", "vault.namespace", "vault.role_id",
+	"vault.secret_id_file",
 };
 
 /* Environment variables, in decreasing priority per key. */

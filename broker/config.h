@@ -14,6 +14,9 @@
  *   aws.profile        (AWS_PROFILE)
  *   vault.addr         (VAULT_ADDR)   vault.mount (default "secret")
  *   vault.namespace    (VAULT_NAMESPACE) vault.cacert (VAULT_CACERT)
+ *   vault.role_id, vault.secret_id_file, vault.approle_mount  AppRole login
+ *                      (VAULT_ROLE_ID, VAULT_SECRET_ID_FILE, VAULT_APPROLE_MOUNT;
+ *                      the secret id itself is never a config value)
  *   audit.log          audit log path      audit.key  audit key file
  *   agent.socket       agent socket for `broker issue` (SSH_AUTH_SOCK)
  *   serve.socket       broker daemon socket (BROKER_SOCKET) */

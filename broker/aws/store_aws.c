@@ -7,6 +7,7 @@
  * Promotion is one UpdateSecretVersionStage move of AWSCURRENT (AWS itself
  * moves AWSPREVIOUS), then removal of AWSPENDING; a retry re-reads the
  * stages first, so it converges instead of failing half-way. */
+#include "aws/store_aws.h"
 #include "store/store.h"
 
 #include <jansson.h>
@@ -21,13 +22,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
-
-#define TARGET(op) "secretsmanager." op
-#define TAG_KEY "keybroker:managed"
-
-struct aws_store {
-	struct kb_aws_client client;
-};
 
 /* ---- request bodies ---- */
 
@@ -54,7 +48,7 @@ static int dump(json_t *doc, char **ret, size_t *ret_len)
 }
 
 /* One call with a JSON body; on success the response stays in res. */
-static int call(struct aws_store *s, const char *target, json_t *req, bool idempotent,
+int kb_aws_store_call(struct aws_store *s, const char *target, json_t *req, bool idempotent,
 		struct kb_aws_result *res)
 {
 	char *body;
@@ -120,7 +114,7 @@ static int aws_put_value(struct aws_store *s, const char *name, const uint8_t *v
 		memset(res, 0, sizeof(*res));
 		return KB_ERR_NOMEM;
 	}
-	return call(s, TARGET("PutSecretValue"), req, true, res);
+	return kb_aws_store_call(s, TARGET("PutSecretValue"), req, true, res);
 }
 
 static int aws_create(struct aws_store *s, const char *name, const uint8_t *value, size_t len,
@@ -141,7 +135,7 @@ static int aws_create(struct aws_store *s, const char *name, const uint8_t *valu
 		memset(res, 0, sizeof(*res));
 		return r;
 	}
-	return call(s, TARGET("CreateSecret"), req, true, res);
+	return kb_aws_store_call(s, TARGET("CreateSecret"), req, true, res);
 }
 
 /* Tags a secret the broker wrote to (TagResource is idempotent). */
@@ -149,17 +143,12 @@ static void aws_tag(struct aws_store *s, const char *name)
 {
 	struct kb_aws_result res;
 	json_t *req = json_pack("{s:s, s:[{s:s, s:s}]}", "SecretId", name, "Tags", "Key", TAG_KEY, "Value", "true");
-	int r = call(s, TARGET("TagResource"), req, true, &res);
+	int r = kb_aws_store_call(s, TARGET("TagResource"), req, true, &res);
 	if (r != KB_OK)
 		kb_debug("TagResource %s: %s (%s)", name, kb_err_str(r), kb_err_detail());
 	kb_aws_result_done(&res);
 	kb_err_clear_detail();
 }
-
-static int describe_stages(struct aws_store *s, const char *name, struct kb_secret_info **ret);
-static void info_free(struct kb_secret_info *info);
-static int update_stage(struct aws_store *s, const char *name, const char *label, const char *move_to,
-			const char *remove_from);
 
 /* After PutSecretValue(AWSCURRENT) exactly one version is current on AWS.
  * moto loses track of the current version once UpdateSecretVersionStage has
@@ -172,7 +161,7 @@ static void fix_double_current(struct aws_store *s, const char *name, const char
 	bool mine = false;
 	const char *stale = NULL;
 
-	if (describe_stages(s, name, &info) != KB_OK) {
+	if (kb_aws_store_describe_stages(s, name, &info) != KB_OK) {
 		kb_err_clear_detail();
 		return;
 	}
@@ -186,10 +175,10 @@ static void fix_double_current(struct aws_store *s, const char *name, const char
 	}
 	if (mine && stale != NULL) {
 		kb_debug("%s: two versions labelled AWSCURRENT after PutSecretValue; removing it from %s", name, stale);
-		if (update_stage(s, name, "AWSCURRENT", NULL, stale) != KB_OK)
+		if (kb_aws_store_update_stage(s, name, "AWSCURRENT", NULL, stale) != KB_OK)
 			kb_err_clear_detail();
 	}
-	info_free(info);
+	kb_aws_store_info_free(info);
 }
 
 /* KB_OK when version tok exists with this value, KB_ERR_CONFLICT when it
@@ -201,7 +190,7 @@ static int check_token(struct aws_store *s, const char *name, const char *tok, c
 	struct kb_buf old;
 	char *ver = NULL;
 	json_t *req = json_pack("{s:s, s:s}", "SecretId", name, "VersionId", tok);
-	int r = call(s, TARGET("GetSecretValue"), req, true, &res);
+	int r = kb_aws_store_call(s, TARGET("GetSecretValue"), req, true, &res);
 	kb_buf_init_secure(&old, KB_STORE_VALUE_MAX);
 	if (r == KB_OK)
 		r = kb_aws_parse_get_secret(res.resp.body.data, res.resp.body.len, &old, &ver);
@@ -265,8 +254,8 @@ static int op_put(struct kb_store *st, const char *name, const uint8_t *value, s
 		kb_aws_result_done(&res);
 		r = aws_put_value(s, name, value, len, label, tok, &res);
 	}
-	if (r == KB_ERR_EXISTS || (r == KB_ERR_BACKEND && strcmp(res.code, "InvalidRequestException") == 0 &&
-				   opts != NULL && opts->token != NULL && strstr(res.message, "ersion") != NULL)) {
+	if (r == KB_ERR_EXISTS) {
+		/* AWS: a version with this ClientRequestToken holds another value. */
 		r = kb_err_set(KB_ERR_CONFLICT, "idempotency token already used for another value of %s (%s)",
 			       name, res.code);
 	}
@@ -297,7 +286,7 @@ static int op_get(struct kb_store *st, const char *name, const struct kb_store_s
 		 * readers) may otherwise return an older version. */
 		req = json_pack("{s:s, s:s}", "SecretId", name, "VersionStage",
 				kb_aws_stage_label(sel != NULL ? sel->stage : KB_STAGE_CURRENT));
-	int r = call(s, TARGET("GetSecretValue"), req, true, &res);
+	int r = kb_aws_store_call(s, TARGET("GetSecretValue"), req, true, &res);
 	if (r == KB_OK)
 		r = kb_aws_parse_get_secret(res.resp.body.data, res.resp.body.len, out, &ver);
 	kb_aws_result_done(&res);
@@ -308,7 +297,7 @@ static int op_get(struct kb_store *st, const char *name, const struct kb_store_s
 	return r;
 }
 
-static void info_free(struct kb_secret_info *info)
+void kb_aws_store_info_free(struct kb_secret_info *info)
 {
 	if (info == NULL)
 		return;
@@ -317,61 +306,18 @@ static void info_free(struct kb_secret_info *info)
 	free(info);
 }
 
-static int describe_stages(struct aws_store *s, const char *name, struct kb_secret_info **ret)
+int kb_aws_store_describe_stages(struct aws_store *s, const char *name, struct kb_secret_info **ret)
 {
 	struct kb_aws_result res;
 	json_t *req = json_pack("{s:s}", "SecretId", name);
-	int r = call(s, TARGET("DescribeSecret"), req, true, &res);
+	int r = kb_aws_store_call(s, TARGET("DescribeSecret"), req, true, &res);
 	if (r == KB_OK)
 		r = kb_aws_parse_describe(res.resp.body.data, res.resp.body.len, ret);
 	kb_aws_result_done(&res);
 	return r;
 }
 
-static int version_cmp(const void *a, const void *b)
-{
-	const struct kb_version_info *x = a, *y = b;
-	if (x->created != y->created)
-		return x->created < y->created ? -1 : 1;
-	return strcmp(x->id, y->id);
-}
-
-static int op_describe(struct kb_store *st, const char *name, struct kb_secret_info **ret)
-{
-	struct aws_store *s = st->impl;
-	struct kb_secret_info *info = NULL;
-	char *next = NULL;
-	int r;
-
-	*ret = NULL;
-	if ((r = describe_stages(s, name, &info)) != KB_OK)
-		return r;
-	/* Creation times come from ListSecretVersionIds. */
-	for (int page = 0; page < 100; page++) {
-		struct kb_aws_result res;
-		json_t *req = json_pack("{s:s, s:b, s:i}", "SecretId", name, "IncludeDeprecated", 1, "MaxResults", 100);
-		if (next != NULL)
-			json_object_set_new(req, "NextToken", json_string(next));
-		free(next);
-		next = NULL;
-		r = call(s, TARGET("ListSecretVersionIds"), req, true, &res);
-		if (r == KB_OK)
-			r = kb_aws_parse_version_list(res.resp.body.data, res.resp.body.len, info, &next);
-		kb_aws_result_done(&res);
-		if (r != KB_OK || next == NULL)
-			break;
-	}
-	free(next);
-	if (r != KB_OK) {
-		info_free(info);
-		return r;
-	}
-	qsort(info->versions, info->nversions, sizeof(*info->versions), version_cmp);
-	*ret = info;
-	return KB_OK;
-}
-
-static int update_stage(struct aws_store *s, const char *name, const char *label, const char *move_to,
+int kb_aws_store_update_stage(struct aws_store *s, const char *name, const char *label, const char *move_to,
 			const char *remove_from)
 {
 	struct kb_aws_result res;
@@ -382,7 +328,7 @@ static int update_stage(struct aws_store *s, const char *name, const char *label
 		json_object_set_new(req, "RemoveFromVersionId", json_string(remove_from));
 	/* Not idempotent as such: the caller re-reads the stages before a
 	 * retry. */
-	int r = call(s, TARGET("UpdateSecretVersionStage"), req, false, &res);
+	int r = kb_aws_store_call(s, TARGET("UpdateSecretVersionStage"), req, false, &res);
 	if (r != KB_OK && res.status >= 400 && res.status < 500 &&
 	    (strcmp(res.code, "InvalidParameterException") == 0 ||
 	     strcmp(res.code, "InvalidRequestException") == 0)) {
@@ -393,120 +339,6 @@ static int update_stage(struct aws_store *s, const char *name, const char *label
 	return r;
 }
 
-static int promote_once(struct aws_store *s, const char *name, const char *version)
-{
-	struct kb_secret_info *info = NULL;
-	const char *current = NULL;
-	unsigned stages = 0;
-	bool found = false;
-	int r = describe_stages(s, name, &info);
-	if (r != KB_OK)
-		return r;
-	for (size_t i = 0; i < info->nversions; i++) {
-		if (info->versions[i].stages & KB_STAGE_CURRENT)
-			current = info->versions[i].id;
-		if (strcmp(info->versions[i].id, version) == 0) {
-			found = true;
-			stages = info->versions[i].stages;
-		}
-	}
-	if (!found) {
-		r = kb_err_set(KB_ERR_NOT_FOUND, "%s has no version %s", name, version);
-		goto out;
-	}
-	if (!(stages & KB_STAGE_CURRENT)) {
-		r = update_stage(s, name, "AWSCURRENT", version, current);
-		if (r != KB_OK)
-			goto out;
-	}
-	if (stages & KB_STAGE_PENDING)
-		r = update_stage(s, name, "AWSPENDING", NULL, version);
-out:
-	info_free(info);
-	return r;
-}
-
-static int op_promote(struct kb_store *st, const char *name, const char *version)
-{
-	struct aws_store *s = st->impl;
-	int64_t start = kb_http_monotonic_ms();
-
-	for (unsigned attempt = 1;; attempt++) {
-		int r = promote_once(s, name, version);
-		if (r != KB_ERR_NETWORK && r != KB_ERR_TIMEOUT && r != KB_ERR_BACKEND && r != KB_ERR_CONFLICT)
-			return r;
-		/* An UpdateSecretVersionStage that failed in flight may or may
-		 * not have happened: start over from the stages. */
-		long d = kb_retry_delay_ms(&s->client.retry, attempt, (long)(kb_http_monotonic_ms() - start));
-		if (d < 0)
-			return r;
-		kb_debug("promote %s: retrying after %s", name, kb_err_str(r));
-		kb_http_sleep_ms(d);
-	}
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int op_list(struct kb_store *st, const char *prefix, char ***ret_names, size_t *ret_n)
-{
-	struct aws_store *s = st->impl;
-	char **names = NULL, *next = NULL;
-	size_t n = 0;
-	int r = KB_OK;
-
-	*ret_names = NULL;
-	*ret_n = 0;
-	for (unsigned page = 0;; page++) {
-		struct kb_aws_result res;
-		if (page >= 1000) {
-			r = kb_err_set(KB_ERR_LIMIT, "ListSecrets: more than 1000 pages");
-			break;
-		}
-		json_t *req = json_pack("{s:i}", "MaxResults", 100);
-		if (req != NULL && prefix != NULL && prefix[0] != '\0')
-			json_object_set_new(req, "Filters", json_pack("[{s:s, s:[s]}]", "Key", "name", "Values", prefix));
-		if (req != NULL && next != NULL)
-			json_object_set_new(req, "NextToken", json_string(next));
-		free(next);
-		next = NULL;
-		r = call(s, TARGET("ListSecrets"), req, true, &res);
-		if (r == KB_OK)
-			r = kb_aws_parse_list(res.resp.body.data, res.resp.body.len, &names, &n, &next);
-		kb_aws_result_done(&res);
-		if (r != KB_OK || next == NULL)
-			break;
-	}
-	free(next);
-	/* The name filter of ListSecrets matches more loosely (words,
-	 * case): keep exact prefixes only. */
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (r == KB_OK && (prefix == NULL || strncmp(names[i], prefix, strlen(prefix)) == 0))
-			names[k++] = names[i];
-		else
-			free(names[i]);
-	}
-	if (r != KB_OK) {
-		free(names);
-		return r;
-	}
-	qsort(names, k, sizeof(*names), name_cmp);
-	/* Drop duplicates (pages may overlap when secrets change). */
-	size_t u = 0;
-	for (size_t i = 0; i < k; i++) {
-		if (u > 0 && strcmp(names[u - 1], names[i]) == 0)
-			free(names[i]);
-		else
-			names[u++] = names[i];
-	}
-	*ret_names = names;
-	*ret_n = u;
-	return KB_OK;
-}
-
 static int op_remove(struct kb_store *st, const char *name)
 {
 	struct aws_store *s = st->impl;
@@ -514,12 +346,12 @@ static int op_remove(struct kb_store *st, const char *name)
 	struct kb_secret_info *info = NULL;
 	/* DeleteSecret with ForceDeleteWithoutRecovery may answer success
 	 * for a secret that does not exist: look first. */
-	int r = describe_stages(s, name, &info);
-	info_free(info);
+	int r = kb_aws_store_describe_stages(s, name, &info);
+	kb_aws_store_info_free(info);
 	if (r != KB_OK)
 		return r;
 	json_t *req = json_pack("{s:s, s:b}", "SecretId", name, "ForceDeleteWithoutRecovery", 1);
-	r = call(s, TARGET("DeleteSecret"), req, true, &res);
+	r = kb_aws_store_call(s, TARGET("DeleteSecret"), req, true, &res);
 	/* A retry of a delete that went through finds nothing: done. */
 	if (r == KB_ERR_NOT_FOUND && res.attempts > 1)
 		r = KB_OK;
@@ -543,9 +375,9 @@ static const struct kb_store_ops aws_ops = {
 	.name = "aws",
 	.put = op_put,
 	.get = op_get,
-	.promote = op_promote,
-	.list = op_list,
-	.describe = op_describe,
+	.promote = kb_aws_store_op_promote,
+	.list = kb_aws_store_op_list,
+	.describe = kb_aws_store_op_describe,
 	.remove = op_remove,
 	.close = op_close,
 };

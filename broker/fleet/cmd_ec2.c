@@ -33,17 +33,16 @@ static void usage(FILE *f)
 }
 
 /* The policy gate for --role: the role must exist, have Instance Connect
- * enabled, allow the caller, and allow os_user as a principal on host. */
-static int check_role(struct kb_ctx *ctx, const char *role, const char *os_user, const char *host)
+ * enabled, allow the caller, and allow os_user as a principal on every
+ * host.  The policy is loaded once. */
+static int check_role(struct kb_ctx *ctx, const char *role, const char *os_user, const char **hosts, size_t n)
 {
 	struct kb_config *cfg = kb_ctx_config(ctx);
 	struct kb_policy *pol = NULL;
 	struct kb_requester who = { 0 };
-	struct kb_policy_decision d;
 	const char *path;
 	int r;
 
-	memset(&d, 0, sizeof(d));
 	if (cfg == NULL)
 		return KB_ERR_INVALID;
 	if ((path = kb_policy_path(cfg)) == NULL) {
@@ -58,26 +57,28 @@ static int check_role(struct kb_ctx *ctx, const char *role, const char *os_user,
 		kb_fail(ctx, r, "cannot resolve the calling user");
 		goto out;
 	}
-	const char *principals[] = { os_user };
-	struct kb_policy_request req = {
-		.user = who.user, .groups = (const char *const *)who.groups, .ngroups = who.ngroups, .role = role,
-		.principals = principals, .nprincipals = 1, .host = host,
-	};
-	if ((r = kb_policy_decide(pol, &req, &d)) != 0) {
-		kb_fail(ctx, r, "policy decision");
-		goto out;
-	}
-	if (!d.allow) {
-		fprintf(stderr, "broker: policy denies %s as %s on %s (%s): %s\n", who.user, os_user, host, d.rule,
-			d.reason);
-		r = KB_ERR_DENIED;
-	} else if (!d.ec2_instance_connect) {
-		fprintf(stderr, "broker: role '%s' does not enable EC2 Instance Connect (set \"ec2_instance_connect\": true)\n",
-			role);
-		r = KB_ERR_DENIED;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct kb_policy_decision d;
+		const char *principals[] = { os_user };
+		struct kb_policy_request req = {
+			.user = who.user, .groups = (const char *const *)who.groups, .ngroups = who.ngroups,
+			.role = role, .principals = principals, .nprincipals = 1, .host = hosts[i],
+		};
+		memset(&d, 0, sizeof(d));
+		if ((r = kb_policy_decide(pol, &req, &d)) != 0) {
+			kb_fail(ctx, r, "policy decision");
+		} else if (!d.allow) {
+			fprintf(stderr, "broker: policy denies %s as %s on %s (%s): %s\n", who.user, os_user, hosts[i],
+				d.rule, d.reason);
+			r = KB_ERR_DENIED;
+		} else if (!d.ec2_instance_connect) {
+			fprintf(stderr, "broker: role '%s' does not enable EC2 Instance Connect (set "
+					"\"ec2_instance_connect\": true)\n", role);
+			r = KB_ERR_DENIED;
+		}
+		kb_policy_decision_done(&d);
 	}
 out:
-	kb_policy_decision_done(&d);
 	kb_requester_done(&who);
 	kb_policy_free(pol);
 	return r;
@@ -259,13 +260,9 @@ static int cmd_push(struct kb_ctx *ctx, int argc, char **argv)
 		}
 		n = nids;
 	}
-	if (role != NULL) {
-		for (size_t i = 0; i < n; i++) {
-			if ((r = check_role(ctx, role, user, names[i])) != 0) {
-				rc = kb_exit_for(r);
-				goto out;
-			}
-		}
+	if (role != NULL && (r = check_role(ctx, role, user, names, n)) != 0) {
+		rc = kb_exit_for(r);
+		goto out;
 	}
 	if (!no_cache && (cache = kb_ec2_default_cache_path()) == NULL) {
 		rc = kb_fail(ctx, KB_ERR_IO, "ec2 push: no place for the push cache (set XDG_RUNTIME_DIR or HOME, or "

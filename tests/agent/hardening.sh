@@ -34,7 +34,7 @@ mkdir "$T/nb"; chown nobody "$T/nb"
 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- "$T/agent" -d -a "$T/nb/sock" >/dev/null 2>"$T/nb.log" &
 npid=$!
 kb_cleanup_add "kill $npid"
-for _ in $(seq 50); do [ -S "$T/nb/sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$T/nb/sock" ] && break; sleep 0.1; done
 chmod 0755 "$T/nb"; as nobody chmod 0666 "$T/nb/sock"
 SSH_AUTH_SOCK=$T/nb/sock ssh-add -l 2>&1 | grep -q "no identities" || kb_fail "root refused by nobody's agent"
 as daemon env SSH_AUTH_SOCK="$T/nb/sock" ssh-add -l >"$T/daemon.out" 2>&1 && kb_fail "daemon served by nobody's agent"
@@ -50,7 +50,8 @@ grep -qE "^Uid:\s+$(id -u nobody)\s" /proc/$real/status || kb_fail "agent $real 
 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- sleep 30 >/dev/null 2>&1 &
 ctl=$!
 kb_cleanup_add "kill $ctl"
-sleep 0.2
+for _ in $(seq 100); do grep -qE "^Uid:\s+$(id -u nobody)\s" /proc/$ctl/status && break; sleep 0.05; done
+sleep 0.1
 [ "$(stat -c %u /proc/$ctl/environ)" = "$(id -u nobody)" ] || kb_fail "control process looks odd"
 [ "$(stat -c %u /proc/$real/environ)" = 0 ] || kb_fail "agent /proc entries not root-owned: agent is dumpable"
 as nobody cat /proc/$real/environ >/dev/null 2>&1 && kb_fail "nobody read its agent's /proc/PID/environ"

@@ -39,10 +39,11 @@ apid=$!
 kb_cleanup_add "kill $apid"
 export SSH_AUTH_SOCK=$T/d.sock
 for _ in $(seq 50); do [ -S "$SSH_AUTH_SOCK" ] && break; sleep 0.1; done
-ssh-add -t 2 "$T/id_ed25519" 2>/dev/null || kb_fail "ssh-add -t"
+ssh-add -t 4 "$T/id_ed25519" 2>/dev/null || kb_fail "ssh-add -t"
 ssh-add "$T/id_ecdsa" 2>/dev/null || kb_fail "ssh-add"
 [ "$(ssh-add -l | wc -l)" = 2 ] || kb_fail "two keys expected"
-sleep 3.5
+# Wait (reading only the log, never asking the agent) for the expiry.
+for _ in $(seq 100); do grep -q "expired 1 identities" "$T/d.log" && break; sleep 0.1; done
 grep -q "expired 1 identities" "$T/d.log" || kb_fail "the key did not expire while idle: $(tail -5 "$T/d.log")"
 ssh-add -l | grep -q key-ed25519 && kb_fail "expired key still listed"
 ssh-add -l | grep -q key-ecdsa || kb_fail "unconstrained key lost"
@@ -80,3 +81,24 @@ touch "$T/allow"
 ssh-keygen -Y sign -f "$T/id_ed25519.pub" -n test "$T/data" 2>/dev/null || kb_fail "confirmed use did not sign"
 [ "$(grep -c prompt=confirm "$T/asked")" = 2 ] || kb_fail "expected two confirmations"
 kb_pass "ssh-add -c: confirmation through SSH_ASKPASS"
+
+# A certificate is never kept past its valid_before, whatever lifetime was
+# asked; its plain key stays for the lifetime asked.
+kill $cpid
+ssh-keygen -q -t ed25519 -N '' -C ca -f "$T/ca"
+ssh-keygen -q -t ed25519 -N '' -C short-cert -f "$T/kcert"
+ssh-keygen -q -s "$T/ca" -I short -n someone -V -1m:+8s "$T/kcert.pub" || kb_fail "ssh-keygen -s"
+"$BROKER_AGENT" -d -a "$T/e.sock" >/dev/null 2>"$T/e.log" &
+epid=$!
+kb_cleanup_add "kill $epid"
+export SSH_AUTH_SOCK=$T/e.sock
+for _ in $(seq 50); do [ -S "$SSH_AUTH_SOCK" ] && break; sleep 0.1; done
+ssh-add -t 600 "$T/kcert" 2>/dev/null || kb_fail "ssh-add key with certificate"
+ssh-add -l | grep -q "ED25519-CERT" || kb_fail "certificate not loaded"
+for _ in $(seq 200); do grep -q "expired 1 identities" "$T/e.log" && break; sleep 0.1; done
+grep -q "expired 1 identities" "$T/e.log" || kb_fail "certificate not expired while idle: $(tail -3 "$T/e.log")"
+ssh-add -l | grep -q "ED25519-CERT" && kb_fail "certificate kept past valid_before"
+ssh-add -l | grep -q "short-cert (ED25519)" || kb_fail "plain key should stay for its lifetime"
+# An expired certificate is refused outright.
+ssh-add "$T/kcert" 2>&1 | grep -qi "Certificate .* add failed" || kb_fail "expired certificate accepted"
+kb_pass "certificate removed at valid_before despite a longer lifetime; expired one refused"

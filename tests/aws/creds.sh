@@ -83,7 +83,9 @@ assert sm.get_secret_value(SecretId="keybroker/creds/dev", VersionStage="AWSCURR
 PY
 noenv "$AWSSTORE_TOOL" get keybroker/creds/dev 2>"$T/err" && kb_fail "default profile's wrong key accepted"
 [ $? = 5 ] && grep -q "check AWS_" "$T/err" || kb_fail "wrong key from file: $(cat "$T/err")"
-kb_pass "profile credentials and region used for signing (moto, eu-west-3); wrong key rejected"
+noenv AWS_PROFILE=dev AWS_CONFIG_FILE=/nonexistent "$AWSSTORE_TOOL" list 2>"$T/err" && kb_fail "no region accepted"
+grep -q "no AWS region: set AWS_REGION" "$T/err" || kb_fail "no-region message: $(cat "$T/err")"
+kb_pass "profile credentials and region used for signing (moto, eu-west-3); wrong key rejected; no region explained"
 
 # 3. Instance role through IMDSv2.
 imds_start() {

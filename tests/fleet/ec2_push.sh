@@ -102,6 +102,32 @@ emu reset '{}'
 [ "$(pushes)" -eq 3 ] && grep -q "^web-1: pushed" "$T/tf.out" || kb_fail "state group push: $(cat "$T/tf.out")"
 kb_pass "parallel pushes and inventory groups"
 
+# --role: the policy decides (role, principal, host, ec2_instance_connect).
+ME=$(id -un)
+cat >"$T/policy.json" <<JSON
+{"version": 1, "roles": {
+  "eic": {"requesters": {"users": ["$ME"]}, "principals": ["ec2-user"], "hosts": ["web-*"],
+          "default_ttl": "5m", "max_ttl": "1h", "ec2_instance_connect": true},
+  "noeic": {"requesters": {"users": ["$ME"]}, "principals": ["ec2-user"],
+          "default_ttl": "5m", "max_ttl": "1h"}}}
+JSON
+emu reset '{}'
+P="$BROKER --policy $T/policy.json"
+$P ec2 push --terraform-state "$HERE/tfstate/v4-modules.tfstate" --group tag_Role_web --os-user ec2-user \
+	--key "$T/k.pub" --role eic --no-cache >/dev/null || kb_fail "--role eic refused"
+[ "$(pushes)" -eq 3 ] || kb_fail "--role eic: $(pushes) pushes"
+set +e
+$P ec2 push --terraform-state "$HERE/tfstate/v4-modules.tfstate" --group tag_Role_web --os-user admin \
+	--key "$T/k.pub" --role eic --no-cache >/dev/null 2>"$T/err"; rc1=$?
+$P ec2 push --instance-id $I1 --os-user ec2-user --key "$T/k.pub" --role eic --no-cache >/dev/null 2>>"$T/err"; rc2=$?
+$P ec2 push --terraform-state "$HERE/tfstate/v4-modules.tfstate" --group tag_Role_web --os-user ec2-user \
+	--key "$T/k.pub" --role noeic --no-cache >/dev/null 2>"$T/err3"; rc3=$?
+set -e
+[ $rc1 -eq 3 ] && [ $rc2 -eq 3 ] && [ $rc3 -eq 3 ] || kb_fail "--role denials: exits $rc1 $rc2 $rc3: $(cat "$T/err" "$T/err3")"
+grep -q ec2_instance_connect "$T/err3" || kb_fail "noeic message: $(cat "$T/err3")"
+[ "$(pushes)" -eq 3 ] || kb_fail "a denied push reached the service"
+kb_pass "--role: the policy decides who may push what where"
+
 # Validation before any request.
 emu reset '{}'
 bad() { if "$BROKER" ec2 push "$@" >/dev/null 2>"$T/err"; then kb_fail "accepted: $*"; fi; }
