@@ -80,6 +80,15 @@ host_key_checking = True
 forks = 3
 [ssh_connection]
 pipelining = True
-ssh_args = -F /dev/null -o UserKnownHostsFile=$dir/known_hosts -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=30s -o ControlPath=$dir/ansible/cp-%%C -o KexAlgorithms=curve25519-sha256
+ssh_args = -F /dev/null -o UserKnownHostsFile=$dir/known_hosts -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=10s -o ControlPath=$dir/ansible/cp-%%C -o KexAlgorithms=curve25519-sha256
 CFG
+}
+
+# Ends ssh connection-sharing masters Ansible left (ControlPersist).
+demo_stop_mux() {
+	local s
+	for s in "$1"/ansible/cp-*; do
+		[ -S "$s" ] && ssh -o ControlPath="$s" -O exit placeholder >/dev/null 2>&1
+	done
+	return 0
 }

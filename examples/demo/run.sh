@@ -49,6 +49,7 @@ chmod 0700 "$DEMO"
 PIDS=()
 cleanup() {
 	local rc=$?
+	declare -F demo_stop_mux >/dev/null && demo_stop_mux "$DEMO"
 	for f in "$DEMO"/srv/*/gunicorn.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
 	done

@@ -29,6 +29,7 @@ demo_start_hosts "$T" "$T/user_ca.pub" "$ME"
 for p in "${DEMO_PIDS[@]}"; do kb_cleanup_add "kill $p"; done
 demo_write_state "$T/terraform.tfstate"
 demo_write_ansible_cfg "$T"
+kb_cleanup_add "demo_stop_mux '$T'"
 export ANSIBLE_CONFIG=$T/ansible.cfg BROKER_TF_STATE=$T/terraform.tfstate BROKER_ROLE=deploy
 SHIM=$KB_SOURCE_ROOT/contrib/ansible/keybroker_inventory.sh
 ansible-config dump --only-changed 2>/dev/null | grep -qi private_key_file && kb_fail "a private_key_file is configured"
