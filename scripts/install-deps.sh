@@ -10,7 +10,7 @@ packages=(
 	libsodium-dev libssl-dev libcurl4-openssl-dev libjansson-dev libssh2-1-dev
 	# real components the tests drive
 	openssh-client openssh-server openssh-tests ansible-core sudo curl
-	python3 python3-flask gunicorn iproute2 procps psmisc
+	python3 python3-flask gunicorn iproute2 procps psmisc gdb util-linux
 )
 
 missing=()

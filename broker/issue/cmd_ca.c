@@ -12,6 +12,7 @@
 #include "ca.h"
 #include "config.h"
 #include "core/err.h"
+#include "serve_client.h"
 #include "store/store.h"
 
 static void print_json(json_t *j)
@@ -56,20 +57,47 @@ static int print_ca(struct kb_ctx *ctx, const struct kb_key *pub, bool host, con
 	return KB_EXIT_OK;
 }
 
+static int show_via_daemon(struct kb_ctx *ctx, const char *sock, bool host, const char *pattern)
+{
+	struct kb_serve_request rq = { .op = KB_SERVE_OP_CA, .host_ca = host };
+	struct kb_buf reply;
+	struct kb_key *pub = NULL;
+	json_t *j = NULL;
+	int r, rc;
+
+	kb_buf_init(&reply, KB_SERVE_RESPONSE_MAX);
+	r = kb_serve_call(sock, &rq, &reply, &j);
+	if (r == KB_OK && !json_is_true(json_object_get(j, "ok"))) {
+		const char *msg = json_string_value(json_object_get(j, "message"));
+		r = kb_err_set(KB_ERR_NOT_FOUND, "%s", msg ? msg : "the daemon has no CA");
+	}
+	const char *line = j ? json_string_value(json_object_get(j, "public_key")) : NULL;
+	if (r == KB_OK)
+		r = line ? kb_key_parse_public_line(line, &pub, NULL)
+			 : kb_err_set(KB_ERR_INVALID, "the daemon's answer has no public_key");
+	rc = r == KB_OK ? print_ca(ctx, pub, host, pattern, false) : kb_fail(ctx, r, "cannot read the CA");
+	kb_key_free(pub);
+	json_decref(j);
+	kb_buf_done(&reply);
+	return rc;
+}
+
 int cmd_ca(struct kb_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = { { "type", required_argument, NULL, 't' },
 					      { "host", no_argument, NULL, 'H' },
 					      { "hosts", required_argument, NULL, 'p' },
+					      { "socket", required_argument, NULL, 's' },
+					      { "no-daemon", no_argument, NULL, 'D' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
-	const char *type = "ed25519", *pattern = "*";
-	bool host = false;
+	const char *type = "ed25519", *pattern = "*", *sock = NULL;
+	bool host = false, no_daemon = false;
 	int c;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		printf("usage: broker ca init [--type ed25519|ecdsa-p256|ecdsa-p384|rsa-3072|rsa-4096] [--host]\n"
-		       "       broker ca show [--host] [--hosts PATTERN] [--json]\n");
+		       "       broker ca show [--host] [--hosts PATTERN] [--socket PATH | --no-daemon] [--json]\n");
 		return argc < 2 ? KB_EXIT_USAGE : KB_EXIT_OK;
 	}
 	bool init = strcmp(argv[1], "init") == 0;
@@ -83,6 +111,8 @@ int cmd_ca(struct kb_ctx *ctx, int argc, char **argv)
 		case 't': type = optarg; break;
 		case 'H': host = true; break;
 		case 'p': pattern = optarg; break;
+		case 's': sock = optarg; break;
+		case 'D': no_daemon = true; break;
 		case 'h':
 			printf("usage: broker ca %s\n", init ? "init [--type T] [--host]" : "show [--host] [--hosts PATTERN]");
 			return KB_EXIT_OK;
@@ -105,6 +135,10 @@ int cmd_ca(struct kb_ctx *ctx, int argc, char **argv)
 	int r, rc;
 	if (cfg == NULL)
 		return KB_EXIT_FAILURE;
+	/* show: through the daemon when there is one (clients of a daemon
+	 * usually cannot read the backend themselves). */
+	if (!init && (sock = kb_serve_socket_for(cfg, sock, no_daemon)) != NULL)
+		return show_via_daemon(ctx, sock, host, pattern);
 	if ((r = kb_store_open(cfg, &store)) != KB_OK)
 		return kb_fail(ctx, r, "cannot open the %s backend", kb_config_get(cfg, "backend"));
 	if (init) {

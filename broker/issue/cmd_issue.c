@@ -28,7 +28,7 @@
 #include "core/util.h"
 #include "issue.h"
 #include "requester.h"
-#include "serve_proto.h"
+#include "serve_client.h"
 
 struct opts {
 	struct kb_serve_request rq; /* role, principals, ttl, key_type, name, host */
@@ -166,50 +166,18 @@ static void print_result(struct kb_ctx *ctx, json_t *cred, const char *secret, c
 		printf("  files:       %s, %s.pub, %s-cert.pub\n", out, out, out);
 }
 
-static int connect_daemon(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return kb_err_set(KB_ERR_INVALID, "socket path too long");
-	kb_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return kb_err_errno("socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		int r = kb_err_set(KB_ERR_NETWORK, "cannot reach the broker daemon at %s (%s): start 'broker serve' "
-						   "or use --no-daemon", path, strerror(errno));
-		close(fd);
-		return r;
-	}
-	struct timeval tv = { 120, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
 static int via_daemon(struct kb_ctx *ctx, struct opts *o, const char *path)
 {
-	struct kb_buf req, resp;
+	struct kb_buf resp;
 	struct deliver_state st = { .o = o };
 	json_t *j = NULL;
 	struct kb_key *key = NULL;
-	int fd, r, rc = KB_EXIT_FAILURE;
+	int r, rc = KB_EXIT_FAILURE;
 
-	kb_buf_init(&req, KB_SERVE_REQUEST_MAX);
 	kb_buf_init_secure(&resp, KB_SERVE_RESPONSE_MAX);
-	if ((fd = connect_daemon(path)) < 0) {
-		rc = kb_fail(ctx, fd, "issue");
-		goto out;
-	}
 	o->rq.op = KB_SERVE_OP_ISSUE;
-	if ((r = kb_serve_encode_request(&o->rq, &req)) != KB_OK ||
-	    (r = kb_serve_write_frame(fd, kb_buf_ptr(&req), kb_buf_remaining(&req))) != KB_OK ||
-	    (r = kb_serve_read_frame(fd, KB_SERVE_RESPONSE_MAX, &resp)) != KB_OK) {
-		rc = kb_fail(ctx, r, "talking to the broker daemon at %s", path);
-		goto out;
-	}
-	j = json_loadb((const char *)kb_buf_ptr(&resp), kb_buf_remaining(&resp), 0, NULL);
-	if (!json_is_object(j)) {
-		rc = kb_fail(ctx, KB_ERR_INVALID, "the broker daemon sent a malformed answer");
+	if ((r = kb_serve_call(path, &o->rq, &resp, &j)) != KB_OK) {
+		rc = kb_fail(ctx, r, "issue");
 		goto out;
 	}
 	if (!json_is_true(json_object_get(j, "ok"))) {
@@ -252,12 +220,9 @@ static int via_daemon(struct kb_ctx *ctx, struct opts *o, const char *path)
 		     json_string_value(json_object_get(j, "version")), &st, o->out, "daemon");
 	rc = KB_EXIT_OK;
 out:
-	if (fd >= 0)
-		close(fd);
 	kb_agent_load_done(&st.load);
 	kb_key_free(key);
 	json_decref(j);
-	kb_buf_done(&req);
 	kb_buf_done(&resp);
 	return rc;
 }
@@ -379,13 +344,6 @@ int cmd_issue(struct kb_ctx *ctx, int argc, char **argv)
 	}
 	/* The daemon: explicit socket, BROKER_SOCKET, or an existing socket at
 	 * the configured path. */
-	const char *sock = o.socket;
-	if (sock == NULL && !o.no_daemon) {
-		const char *cs = kb_config_get(cfg, "serve.socket");
-		const char *origin = kb_config_origin(cfg, "serve.socket");
-		struct stat st;
-		if (cs && ((origin && strncmp(origin, "env", 3) == 0) || (stat(cs, &st) == 0 && S_ISSOCK(st.st_mode))))
-			sock = cs;
-	}
+	const char *sock = kb_serve_socket_for(cfg, o.socket, o.no_daemon);
 	return sock ? via_daemon(ctx, &o, sock) : in_process(ctx, &o, cfg);
 }

@@ -57,6 +57,10 @@ r = json.loads(s.recv(n))
 assert r["ok"] is False and r["error"] == "too_large", r
 EOF
 kb_pass "protocol: ping, claims refused, size cap"
+"$BROKER" ca show >"$D/ca-daemon.pub" || kb_fail "ca show through the daemon"
+cmp -s "$D/ca.pub" "$D/ca-daemon.pub" || kb_fail "ca show through the daemon differs"
+"$BROKER" ca show --host 2>"$D/hca.err" && kb_fail "host CA shown although none exists"
+grep -q "ca init --host" "$D/hca.err" || kb_fail "missing host CA message: $(cat "$D/hca.err")"
 
 # broker issue through the daemon (client loads its own agent).
 ssh-agent -a "$D/agent.sock" -s >"$D/agent.env"
@@ -107,6 +111,8 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2
 	# and cannot pretend to be someone else
 	as_nobody python3 "$D/client.py" "$BROKER_SOCKET" "{\"op\":\"issue\",\"role\":\"deploy\",\"user\":\"$ME\"}" >"$D/nc.json"
 	grep -q '"ok": false' "$D/nc.json" || kb_fail "nobody claimed $ME: $(cat "$D/nc.json")"
+	as_nobody "$D/broker-client" ca show >"$D/ca-nobody.pub" || kb_fail "ca show as nobody"
+	cmp -s "$D/ca.pub" "$D/ca-nobody.pub" || kb_fail "nobody got another CA key"
 	kb_pass "client as nobody identified by SO_PEERCRED; policy applied"
 else
 	echo "# not root or no setpriv: skipped the nobody part"
