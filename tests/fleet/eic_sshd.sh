@@ -24,9 +24,11 @@ EMU=http://127.0.0.1:$(cat "$T/emu.port")
 emu() { curl -sf -X POST --data "$2" "$EMU/_emu/$1" >/dev/null || kb_fail "emulator control $1"; }
 
 # The broker binary as sshd will run it: sshd wants the command and every
-# directory above it root-owned and not group/world-writable, which /tmp is
-# not; the build tree is.
-BIN=$(mktemp -d "$KB_BUILD_ROOT/eic-bin.XXXXXX")
+# directory above it root-owned and not group/world-writable.  The build tree
+# may sit under /tmp (CI clones anywhere), so copy it below /run, which is
+# root-owned on every Debian system.
+BIN=$(mktemp -d /run/keybroker-eic-test.XXXXXX)
+chmod 0755 "$BIN"
 kb_cleanup_add "rm -rf '$BIN'"
 install -m 0755 "$BROKER" "$BIN/broker"
 kb_sshd_start "$T/sshd" \
