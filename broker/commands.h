@@ -18,5 +18,6 @@ int cmd_inventory(struct kb_ctx *ctx, int argc, char **argv);
 int cmd_ec2(struct kb_ctx *ctx, int argc, char **argv);
 int cmd_authorized_keys(struct kb_ctx *ctx, int argc, char **argv);
 int cmd_exec(struct kb_ctx *ctx, int argc, char **argv);
+int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv);
 
 #endif

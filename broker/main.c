@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "ec2", cmd_ec2, "push keys with EC2 Instance Connect" },
 	{ "authorized-keys", cmd_authorized_keys, "sshd AuthorizedKeysCommand helper" },
 	{ "exec", cmd_exec, "run a command with a per-run agent and credential" },
+	{ "revoke", cmd_revoke, "revoke certificates and keys; publish the KRL" },
 };
 
 static void usage(FILE *f)
