@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "core/err.h"
+#include "core/text.h"
 #include "core/util.h"
 
 /* ---- -V parsing (ssh-keygen.c parse_cert_times) ---- */
@@ -145,41 +146,6 @@ void kb_cert_format_validity(const struct kb_cert *c, char *out, size_t n)
 		snprintf(out, n, "from %s to %s", from, to);
 }
 
-struct text {
-	char *s;
-	size_t len, cap;
-	int err;
-};
-
-__attribute__((format(printf, 2, 3))) static void add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->err)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		t->err = KB_ERR_INTERNAL;
-		return;
-	}
-	if (t->len + (size_t)n + 1 > t->cap) {
-		size_t cap = (t->len + (size_t)n + 1) * 2;
-		char *ns = realloc(t->s, cap);
-		if (ns == NULL) {
-			t->err = KB_ERR_NOMEM;
-			return;
-		}
-		t->s = ns;
-		t->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	t->len += (size_t)n;
-}
 
 static bool is_known_flag_extension(const char *name)
 {
@@ -193,43 +159,43 @@ static bool is_known_flag_extension(const char *name)
 	return false;
 }
 
-static void add_hex(struct text *t, const uint8_t *p, size_t n)
+static void add_hex(struct kb_text *t, const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		add(t, "%02x", p[i]);
+		kb_text_add(t, "%02x", p[i]);
 }
 
 /* Mirrors ssh-keygen.c show_options(). */
-static void show_options(struct text *t, const struct kb_cert_option *o, size_t n, bool critical)
+static void show_options(struct kb_text *t, const struct kb_cert_option *o, size_t n, bool critical)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *v = NULL;
-		add(t, "                %s", o[i].name);
+		kb_text_add(t, "                %s", o[i].name);
 		if (!critical && is_known_flag_extension(o[i].name) && o[i].data_len == 0) {
-			add(t, "\n");
+			kb_text_add(t, "\n");
 		} else if (critical &&
 			   (strcmp(o[i].name, KB_CERT_OPT_FORCE_COMMAND) == 0 ||
 			    strcmp(o[i].name, KB_CERT_OPT_SOURCE_ADDRESS) == 0) &&
 			   kb_cert_option_string(&o[i], &v) == 0) {
-			add(t, " %s\n", v);
+			kb_text_add(t, " %s\n", v);
 			free(v);
 		} else if (critical && strcmp(o[i].name, KB_CERT_OPT_VERIFY_REQUIRED) == 0 && o[i].data_len == 0) {
-			add(t, "\n");
+			kb_text_add(t, "\n");
 		} else if (o[i].data_len > 0) {
 			/* ssh-keygen shows the raw (still wrapped) data. */
 			size_t n = o[i].data_len;
-			add(t, " UNKNOWN OPTION: %08zx", n);
+			kb_text_add(t, " UNKNOWN OPTION: %08zx", n);
 			add_hex(t, o[i].data, n);
-			add(t, " (len %zu)\n", n + 4);
+			kb_text_add(t, " (len %zu)\n", n + 4);
 		} else {
-			add(t, " UNKNOWN FLAG OPTION\n");
+			kb_text_add(t, " UNKNOWN FLAG OPTION\n");
 		}
 	}
 }
 
 int kb_cert_format_text(const struct kb_cert *c, char **ret_text)
 {
-	struct text t = { 0 };
+	struct kb_text t = { 0 };
 	char key_fp[KB_KEY_FP_MAX] = "?", ca_fp[KB_KEY_FP_MAX] = "?", valid[96];
 	int r;
 
@@ -240,33 +206,33 @@ int kb_cert_format_text(const struct kb_cert *c, char **ret_text)
 	    (r = kb_key_fingerprint(c->ca_key, ca_fp, sizeof(ca_fp))) != 0)
 		return r;
 	kb_cert_format_validity(c, valid, sizeof(valid));
-	add(&t, "        Type: %s %s certificate\n", kb_cert_type_name(c), kb_cert_kind(c));
-	add(&t, "        Public key: %s-CERT %s\n", kb_key_type_label(c->key), key_fp);
-	add(&t, "        Signing CA: %s %s (using %s)\n", kb_key_type_label(c->ca_key), ca_fp,
+	kb_text_add(&t, "        Type: %s %s certificate\n", kb_cert_type_name(c), kb_cert_kind(c));
+	kb_text_add(&t, "        Public key: %s-CERT %s\n", kb_key_type_label(c->key), key_fp);
+	kb_text_add(&t, "        Signing CA: %s %s (using %s)\n", kb_key_type_label(c->ca_key), ca_fp,
 	    c->sig_alg ? c->sig_alg : "?");
-	add(&t, "        Key ID: \"%s\"\n", c->key_id ? c->key_id : "");
-	add(&t, "        Serial: %llu\n", (unsigned long long)c->serial);
-	add(&t, "        Valid: %s\n", valid);
-	add(&t, "        Principals: ");
+	kb_text_add(&t, "        Key ID: \"%s\"\n", c->key_id ? c->key_id : "");
+	kb_text_add(&t, "        Serial: %llu\n", (unsigned long long)c->serial);
+	kb_text_add(&t, "        Valid: %s\n", valid);
+	kb_text_add(&t, "        Principals: ");
 	if (c->nprincipals == 0) {
-		add(&t, "(none)\n");
+		kb_text_add(&t, "(none)\n");
 	} else {
 		for (size_t i = 0; i < c->nprincipals; i++)
-			add(&t, "\n                %s", c->principals[i]);
-		add(&t, "\n");
+			kb_text_add(&t, "\n                %s", c->principals[i]);
+		kb_text_add(&t, "\n");
 	}
-	add(&t, "        Critical Options: ");
+	kb_text_add(&t, "        Critical Options: ");
 	if (c->ncritical == 0) {
-		add(&t, "(none)\n");
+		kb_text_add(&t, "(none)\n");
 	} else {
-		add(&t, "\n");
+		kb_text_add(&t, "\n");
 		show_options(&t, c->critical, c->ncritical, true);
 	}
-	add(&t, "        Extensions: ");
+	kb_text_add(&t, "        Extensions: ");
 	if (c->nextensions == 0) {
-		add(&t, "(none)\n");
+		kb_text_add(&t, "(none)\n");
 	} else {
-		add(&t, "\n");
+		kb_text_add(&t, "\n");
 		show_options(&t, c->extensions, c->nextensions, false);
 	}
 	if (t.err) {
@@ -303,7 +269,7 @@ static json_t *safe_string(const char *v)
 	json_t *s = json_string(v);
 	if (s != NULL)
 		return s;
-	struct text t = { 0 };
+	struct kb_text t = { 0 };
 	add_hex(&t, (const uint8_t *)v, strlen(v));
 	s = t.err ? NULL : json_pack("{s:s}", "hex", t.s);
 	free(t.s);
@@ -322,7 +288,7 @@ static json_t *json_options(const struct kb_cert_option *o, size_t n)
 			   (val = json_string(v)) != NULL) {
 			/* a printable UTF-8 value */
 		} else {
-			struct text t = { 0 };
+			struct kb_text t = { 0 };
 			add_hex(&t, o[i].data, o[i].data_len);
 			val = t.err ? NULL : json_pack("{s:s}", "hex", t.s);
 			free(t.s);

@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "core/err.h"
+#include "core/text.h"
 #include "core/util.h"
 #include "krl_internal.h"
 
@@ -48,79 +49,44 @@ static void serial_text(const struct krl_range *r, char *out, size_t n)
 		snprintf(out, n, "%llu-%llu", (unsigned long long)r->lo, (unsigned long long)r->hi);
 }
 
-struct text {
-	char *s;
-	size_t len, cap;
-	int err;
-};
-
-__attribute__((format(printf, 2, 3))) static void add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->err)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		t->err = KB_ERR_INTERNAL;
-		return;
-	}
-	if (t->len + (size_t)n + 1 > t->cap) {
-		size_t cap = (t->len + (size_t)n + 1) * 2;
-		char *ns = realloc(t->s, cap);
-		if (ns == NULL) {
-			t->err = KB_ERR_NOMEM;
-			return;
-		}
-		t->s = ns;
-		t->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	t->len += (size_t)n;
-}
 
 int kb_krl_format_text(const struct kb_krl *krl, char **ret_text)
 {
-	struct text t = { 0 };
+	struct kb_text t = { 0 };
 	char when[40], type[48], fp[KB_KEY_FP_MAX], h[96];
 
 	*ret_text = NULL;
 	kb_format_time_utc(krl->generated > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)krl->generated, when,
 			   sizeof(when));
-	add(&t, "# KRL version %llu\n", (unsigned long long)krl->version);
-	add(&t, "# Generated at %s\n", when);
+	kb_text_add(&t, "# KRL version %llu\n", (unsigned long long)krl->version);
+	kb_text_add(&t, "# Generated at %s\n", when);
 	if (krl->comment && *krl->comment)
-		add(&t, "# Comment: %s\n", krl->comment);
+		kb_text_add(&t, "# Comment: %s\n", krl->comment);
 	for (size_t i = 0; i < krl->keys.n; i++) {
 		describe_key(krl->keys.v[i].p, krl->keys.v[i].n, type, sizeof(type), fp, sizeof(fp));
-		add(&t, "key: %s %s\n", type, fp);
+		kb_text_add(&t, "key: %s %s\n", type, fp);
 	}
 	for (size_t i = 0; i < krl->sha256.n; i++) {
 		sha256_text(krl->sha256.v[i].p, h, sizeof(h));
-		add(&t, "hash: %s\n", h);
+		kb_text_add(&t, "hash: %s\n", h);
 	}
 	for (size_t i = 0; i < krl->sha1.n; i++) {
 		hex_text(krl->sha1.v[i].p, krl->sha1.v[i].n, h, sizeof(h));
-		add(&t, "sha1: %s\n", h);
+		kb_text_add(&t, "sha1: %s\n", h);
 	}
 	for (size_t i = 0; i < krl->ncas; i++) {
 		const struct krl_ca *ca = &krl->cas[i];
 		if (ca->nranges == 0 && ca->ids.n == 0)
 			continue;
 		if (ca->ca.n == 0) {
-			add(&t, "# CA key: any CA\n");
+			kb_text_add(&t, "# CA key: any CA\n");
 		} else {
 			describe_key(ca->ca.p, ca->ca.n, type, sizeof(type), fp, sizeof(fp));
-			add(&t, "# CA key: %s %s\n", type, fp);
+			kb_text_add(&t, "# CA key: %s %s\n", type, fp);
 		}
 		for (size_t j = 0; j < ca->nranges; j++) {
 			serial_text(&ca->ranges[j], h, sizeof(h));
-			add(&t, "serial: %s\n", h);
+			kb_text_add(&t, "serial: %s\n", h);
 		}
 		for (size_t j = 0; j < ca->ids.n; j++) {
 			bool printable = true;
@@ -128,9 +94,9 @@ int kb_krl_format_text(const struct kb_krl *krl, char **ret_text)
 				if (ca->ids.v[j].p[k] < 0x20 || ca->ids.v[j].p[k] == 0x7f)
 					printable = false;
 			if (printable)
-				add(&t, "id: %.*s\n", (int)ca->ids.v[j].n, (const char *)ca->ids.v[j].p);
+				kb_text_add(&t, "id: %.*s\n", (int)ca->ids.v[j].n, (const char *)ca->ids.v[j].p);
 			else
-				add(&t, "id: (%zu bytes with control characters)\n", ca->ids.v[j].n);
+				kb_text_add(&t, "id: (%zu bytes with control characters)\n", ca->ids.v[j].n);
 		}
 	}
 	if (t.err) {
