@@ -16,6 +16,14 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "ssh/key.h"
+#include "config.h"
+#include "issue/audit.h"
+#include "issue/ca.h"
+#include "issue/requester.h"
+#include "revoke/revoke.h"
+#include "store/store.h"
+
+#include <unistd.h>
 
 static void krl_usage(FILE *f)
 {
@@ -24,6 +32,7 @@ static void krl_usage(FILE *f)
 		   "                         [--comment TEXT] [SPEC_OR_KEY_FILE...]\n"
 		   "       broker krl check [--json] KRL FILE...   (exit 0: none revoked, 6: revoked)\n"
 		   "       broker krl inspect [--json] KRL\n"
+		   "       broker krl publish -f FILE   (the revocations recorded by broker revoke)\n"
 		   "--serial needs --ca; --id without --ca revokes the key id under any CA.\n"
 		   "Spec files use ssh-keygen -k lines: serial:, id:, key:, sha1:, sha256:, hash:.\n");
 }
@@ -420,6 +429,128 @@ static int krl_inspect(struct kb_ctx *ctx, int argc, char **argv)
 	return KB_EXIT_OK;
 }
 
+/* broker krl publish -f FILE: every revocation recorded in the backend
+ * (broker revoke) as a KRL for sshd's RevokedKeys, with a krl_version
+ * above both the file's and the one recorded in the backend. */
+static int krl_publish(struct kb_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "file", required_argument, NULL, 'f' }, { "comment", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *comment = "keybroker revocations";
+	struct kb_store *store = NULL;
+	struct kb_audit *audit = NULL;
+	struct kb_krl *krl = NULL, *old = NULL;
+	struct kb_key *capriv = NULL;
+	struct kb_requester who = { 0 };
+	json_t *doc = NULL;
+	char *base = NULL;
+	struct kb_buf out;
+	uint64_t file_version = 0, version = 0;
+	size_t n = 0;
+	int opt, r, rc = KB_EXIT_FAILURE;
+
+	kb_buf_init(&out, KB_KRL_MAX_SIZE);
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "f:c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': path = optarg; break;
+		case 'c': comment = optarg; break;
+		case 'h': krl_usage(stdout); rc = KB_EXIT_OK; goto out;
+		default: rc = ct_bad_option(ctx, "krl publish", argv); goto out;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		rc = kb_usage_error(ctx, "krl publish: usage: broker krl publish -f FILE");
+		goto out;
+	}
+	struct kb_config *cfg = kb_ctx_config(ctx);
+	if (cfg == NULL)
+		goto out;
+	const char *log = kb_config_get(cfg, "audit.log");
+	if (log == NULL) {
+		rc = kb_fail(ctx, KB_ERR_INVALID, "no audit log configured (audit.log)");
+		goto out;
+	}
+	if ((r = kb_requester_from_uid(getuid(), &who)) != KB_OK ||
+	    (r = kb_audit_open(log, kb_config_get(cfg, "audit.key"), &audit)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot open the audit log %s", log);
+		goto out;
+	}
+	if ((r = kb_store_open(cfg, &store)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot open the %s backend", kb_config_get(cfg, "backend"));
+		goto out;
+	}
+	/* The user CA must exist: a KRL for a broker without a CA is a mistake. */
+	if ((r = kb_ca_load(store, false, &capriv)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot read the user CA");
+		goto out;
+	}
+	kb_key_free(capriv);
+	capriv = NULL;
+	/* An existing file that parses fixes the lower bound of the version. */
+	if (access(path, F_OK) == 0) {
+		if ((r = load_krl(path, &old)) == KB_OK)
+			file_version = kb_krl_version(old);
+		else if (ctx->verbosity >= 0)
+			fprintf(stderr, "broker: warning: %s is not a readable KRL (%s); replacing it\n", path,
+				kb_err_str(r));
+	}
+	if ((r = kb_revocations_next_krl_version(store, file_version, &version)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot record the new krl_version in the backend");
+		goto out;
+	}
+	if ((r = kb_revocations_load(store, &doc, &base)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot read %s", KB_REVOCATIONS_SECRET);
+		goto out;
+	}
+	if ((r = kb_krl_new(&krl)) != KB_OK || (r = kb_revocations_build_krl(doc, krl, &n)) != KB_OK ||
+	    (r = kb_krl_set_comment(krl, comment)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot build the KRL");
+		goto out;
+	}
+	kb_krl_set_version(krl, version);
+	kb_krl_set_generated_date(krl, (uint64_t)time(NULL));
+	if ((r = kb_krl_write(krl, &out)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot encode the KRL");
+		goto out;
+	}
+	if ((r = kb_write_file_atomic(path, out.data, out.len, 0644, false)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot write %s", path);
+		goto out;
+	}
+	json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "event", "krl-publish", "via", "cli", "requester", who.user,
+			      "file", path, "krl_version", (json_int_t)version, "entries", (json_int_t)n);
+	uint64_t seq = 0;
+	r = kb_audit_append(audit, e, &seq);
+	json_decref(e);
+	if (r != KB_OK) {
+		rc = kb_fail(ctx, r, "%s written but its audit line could not be written", path);
+		goto out;
+	}
+	if (ctx->json) {
+		printf("{\"file\":");
+		json_str(path);
+		printf(",\"krl_version\":%llu,\"entries\":%zu,\"bytes\":%zu,\"audit_seq\":%llu}\n",
+		       (unsigned long long)version, n, out.len, (unsigned long long)seq);
+	} else if (ctx->verbosity >= 0)
+		fprintf(stderr, "broker: wrote %s: krl_version %llu, %zu revocation%s, %zu bytes\n", path,
+			(unsigned long long)version, n, n == 1 ? "" : "s", out.len);
+	rc = KB_EXIT_OK;
+out:
+	kb_buf_done(&out);
+	kb_krl_free(krl);
+	kb_krl_free(old);
+	json_decref(doc);
+	free(base);
+	kb_store_close(store);
+	kb_audit_close(audit);
+	kb_requester_done(&who);
+	return rc;
+}
+
 int cmd_krl(struct kb_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -433,5 +564,7 @@ int cmd_krl(struct kb_ctx *ctx, int argc, char **argv)
 		return krl_check(ctx, argc - 1, argv + 1);
 	if (strcmp(argv[1], "inspect") == 0 || strcmp(argv[1], "show") == 0)
 		return krl_inspect(ctx, argc - 1, argv + 1);
-	return kb_usage_error(ctx, "krl: unknown subcommand '%s' (create, check, inspect)", argv[1]);
+	if (strcmp(argv[1], "publish") == 0)
+		return krl_publish(ctx, argc - 1, argv + 1);
+	return kb_usage_error(ctx, "krl: unknown subcommand '%s' (create, check, inspect, publish)", argv[1]);
 }

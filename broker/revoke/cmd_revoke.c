@@ -1,12 +1,400 @@
-/* Placeholder until this subcommand is implemented. */
+/* broker revoke --serial N | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE
+ *               [--reason TEXT] [--agent SOCKET | --no-agent]
+ *
+ * Records the revocation in the backend (keybroker/revocations), writes an
+ * audit line and removes matching identities from the local agent.
+ * `broker krl publish` turns the records into a KRL for sshd. */
 #include "commands.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/client.h"
+#include "cert/cert.h"
+#include "certtool/certtool_io.h"
+#include "cert/krl.h"
+#include "config.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/util.h"
+#include "issue/audit.h"
+#include "issue/ca.h"
+#include "issue/issue.h"
+#include "issue/requester.h"
+#include "revoke.h"
+#include "store/store.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: broker revoke (--serial N | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE)\n"
+		   "                     [--reason TEXT] [--agent SOCKET | --no-agent] [--json]\n"
+		   "Records the revocation in the backend (%s), audits it and removes matching\n"
+		   "identities from the agent ($SSH_AUTH_SOCK).  Then run 'broker krl publish -f FILE'.\n",
+		   KB_REVOCATIONS_SECRET);
+}
+
+/* One thing to revoke, owning its keys. */
+struct target {
+	struct kb_revocation rev;
+	struct kb_key *ca, *key;
+	char *key_id, *identity;
+	bool added;
+};
+
+static void target_done(struct target *t)
+{
+	kb_key_free(t->ca);
+	kb_key_free(t->key);
+	free(t->key_id);
+	free(t->identity);
+}
+
+static int plain_public(const struct kb_key *k, struct kb_key **ret)
+{
+	int r = kb_key_dup_public(k, ret);
+	if (r == KB_OK)
+		kb_key_drop_cert(*ret);
+	return r;
+}
+
+/* keybroker/<role>/<id> names matching "[ROLE/]NAME". */
+static int find_identity(struct kb_store *s, const char *name, char ***ret, size_t *ret_n)
+{
+	char **names = NULL, **out;
+	size_t n = 0, m = 0;
+	const char *slash = strchr(name, '/');
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	char role[KB_ISSUE_IDENTITY_MAX + 1] = "";
+	if (slash != NULL && (size_t)(slash - name) < sizeof(role))
+		memcpy(role, name, (size_t)(slash - name));
+	if (slash ? (!kb_issue_identity_valid(role) || !kb_issue_identity_valid(slash + 1) ||
+		     strchr(slash + 1, '/') != NULL)
+		  : !kb_issue_identity_valid(name))
+		return kb_err_set(KB_ERR_ARGS, "invalid identity \"%s\" (NAME or ROLE/NAME)", name);
+	if ((r = kb_store_list(s, "keybroker/", &names, &n)) != KB_OK)
+		return r;
+	if ((out = calloc(n + 1, sizeof(*out))) == NULL) {
+		kb_store_names_free(names, n);
+		return KB_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *rest = names[i] + strlen("keybroker/");
+		const char *sl = strchr(rest, '/');
+		if (strncmp(names[i], "keybroker/", 10) != 0 || sl == NULL || strchr(sl + 1, '/') != NULL ||
+		    strncmp(rest, "ca/", 3) == 0)
+			continue;
+		if (slash ? strcmp(rest, name) == 0 : strcmp(sl + 1, name) == 0) {
+			out[m++] = names[i];
+			names[i] = NULL;
+		}
+	}
+	kb_store_names_free(names, n);
+	if (m == 0) {
+		free(out);
+		return kb_err_set(KB_ERR_NOT_FOUND, "no stored credential for identity \"%s\" (see 'broker store list')",
+				  name);
+	}
+	*ret = out;
+	*ret_n = m;
+	return KB_OK;
+}
+
+static int load_identity(struct kb_store *s, const char *secret, struct target *t)
+{
+	struct kb_buf val;
+	struct kb_key *k = NULL;
+	char *ver = NULL;
+	int r;
+
+	kb_buf_init_secure(&val, KB_STORE_VALUE_MAX);
+	r = kb_store_get(s, secret, NULL, &val, &ver);
+	free(ver);
+	if (r == KB_OK)
+		r = kb_credential_parse((const char *)val.data, val.len, &k);
+	kb_buf_done(&val);
+	if (r != KB_OK)
+		return kb_err_set(r, "%s: cannot read the stored credential", secret);
+	const struct kb_cert *c = kb_key_cert(k);
+	r = plain_public(k, &t->key);
+	if (r == KB_OK && c != NULL) {
+		t->rev.serial = c->serial;
+		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
+			r = KB_ERR_NOMEM;
+		if (r == KB_OK)
+			r = kb_key_dup_public(c->ca_key, &t->ca);
+	}
+	kb_key_free(k);
+	if (r == KB_OK && (t->identity = strdup(secret + strlen("keybroker/"))) == NULL)
+		r = KB_ERR_NOMEM;
+	return r;
+}
+
+static int load_keyfile(const char *path, struct target *t)
+{
+	struct kb_key *k = NULL;
+	int r = ct_load_public(path, &k, NULL);
+	if (r != KB_OK)
+		return r;
+	const struct kb_cert *c = kb_key_cert(k);
+	if (c != NULL) {
+		/* A certificate: by serial under its CA, as ssh-keygen -k does. */
+		t->rev.serial = c->serial;
+		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
+			r = KB_ERR_NOMEM;
+		if (r == KB_OK)
+			r = kb_key_dup_public(c->ca_key, &t->ca);
+	} else {
+		r = plain_public(k, &t->key);
+	}
+	kb_key_free(k);
+	return r;
+}
+
+/* Removes matching identities from the agent; -1 when none is reachable. */
+static long agent_remove(const char *sock, const struct target *t, size_t nt)
+{
+	struct kb_agent_client *c = NULL;
+	struct kb_agent_identities ids = { 0 };
+	long removed = 0;
+
+	if (sock == NULL || *sock == '\0' || kb_agent_connect(sock, &c) != KB_OK)
+		return -1;
+	if (kb_agent_list(c, &ids) != KB_OK) {
+		kb_agent_close(c);
+		return -1;
+	}
+	for (size_t i = 0; i < ids.n; i++) {
+		if (ids.v[i].key == NULL)
+			continue;
+		for (size_t j = 0; j < nt; j++) {
+			if (kb_revocation_matches(&t[j].rev, ids.v[i].key)) {
+				if (kb_agent_remove(c, ids.v[i].key) == KB_OK)
+					removed++;
+				break;
+			}
+		}
+	}
+	kb_agent_identities_done(&ids);
+	kb_agent_close(c);
+	return removed;
+}
+
+static json_t *target_json(const struct target *t)
+{
+	json_t *o = json_object();
+	char buf[64], fp[KB_KEY_FP_MAX];
+	if (t->rev.serial) {
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)t->rev.serial);
+		json_object_set_new(o, "serial", json_string(buf));
+	}
+	if (t->rev.key_id)
+		json_object_set_new(o, "key_id", json_string(t->rev.key_id));
+	if (t->rev.key && kb_key_fingerprint(t->rev.key, fp, sizeof(fp)) == KB_OK)
+		json_object_set_new(o, "fingerprint", json_string(fp));
+	if (t->rev.ca && kb_key_fingerprint(t->rev.ca, fp, sizeof(fp)) == KB_OK)
+		json_object_set_new(o, "ca_fingerprint", json_string(fp));
+	if (t->identity)
+		json_object_set_new(o, "identity", json_string(t->identity));
+	json_object_set_new(o, "already_revoked", json_boolean(!t->added));
+	return o;
+}
+
+static void describe(const struct target *t, char *out, size_t n)
+{
+	char fp[KB_KEY_FP_MAX] = "";
+	if (t->rev.key)
+		kb_key_fingerprint(t->rev.key, fp, sizeof(fp));
+	snprintf(out, n, "%s%s%s%s%s%s", t->identity ? t->identity : "", t->identity ? " " : "",
+		 t->rev.serial ? "serial " : "", "", t->rev.key_id ? "key id " : "", t->rev.key_id ? t->rev.key_id : "");
+	if (t->rev.serial) {
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%llu", (unsigned long long)t->rev.serial);
+	}
+	if (*fp) {
+		size_t l = strlen(out);
+		snprintf(out + l, n - l, "%skey %s", l ? " " : "", fp);
+	}
+}
 
 int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
-	(void)argc;
-	fprintf(stderr, "broker: '%s' is not implemented yet\n", argv[0]);
-	return KB_EXIT_FAILURE;
+	enum { OPT_SERIAL = 256, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_REASON, OPT_AGENT, OPT_NOAGENT };
+	static const struct option longopts[] = {
+		{ "serial", required_argument, NULL, OPT_SERIAL }, { "key-id", required_argument, NULL, OPT_KEYID },
+		{ "identity", required_argument, NULL, OPT_IDENTITY }, { "key", required_argument, NULL, OPT_KEY },
+		{ "reason", required_argument, NULL, OPT_REASON }, { "agent", required_argument, NULL, OPT_AGENT },
+		{ "no-agent", no_argument, NULL, OPT_NOAGENT }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *serial = NULL, *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL;
+	const char *sock = getenv("SSH_AUTH_SOCK");
+	struct target *t = NULL;
+	size_t nt = 0, nforms = 0;
+	struct kb_store *store = NULL;
+	struct kb_audit *audit = NULL;
+	struct kb_requester who = { 0 };
+	char **secrets = NULL;
+	size_t nsecrets = 0;
+	int opt, r, rc = KB_EXIT_FAILURE;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_SERIAL: serial = optarg; nforms++; break;
+		case OPT_KEYID: key_id = optarg; nforms++; break;
+		case OPT_IDENTITY: identity = optarg; nforms++; break;
+		case OPT_KEY: keyfile = optarg; nforms++; break;
+		case OPT_REASON: reason = optarg; break;
+		case OPT_AGENT: sock = optarg; break;
+		case OPT_NOAGENT: sock = NULL; break;
+		case 'j': ctx->json = true; break;
+		case 'h': usage(stdout); return KB_EXIT_OK;
+		default:
+			return kb_usage_error(ctx, "revoke: unknown or incomplete option '%s' (see broker revoke --help)",
+					      argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return kb_usage_error(ctx, "revoke: unexpected argument '%s'", argv[optind]);
+	if (nforms != 1)
+		return kb_usage_error(ctx, "revoke: give exactly one of --serial, --key-id, --identity, --key");
+	uint64_t sn = 0;
+	if (serial != NULL && (kb_parse_u64(serial, UINT64_MAX, &sn) != KB_OK || sn == 0))
+		return kb_usage_error(ctx, "revoke: invalid --serial \"%s\" (a non-zero decimal number)", serial);
+	if (key_id != NULL && (*key_id == '\0' || strlen(key_id) > KB_KRL_KEY_ID_MAX))
+		return kb_usage_error(ctx, "revoke: invalid --key-id (1-%d characters)", KB_KRL_KEY_ID_MAX);
+	if (reason != NULL && strlen(reason) > KB_REVOKE_REASON_MAX)
+		return kb_usage_error(ctx, "revoke: --reason is longer than %d characters", KB_REVOKE_REASON_MAX);
+
+	struct kb_config *cfg = kb_ctx_config(ctx);
+	if (cfg == NULL)
+		return KB_EXIT_FAILURE;
+	const char *log = kb_config_get(cfg, "audit.log");
+	if (log == NULL)
+		return kb_fail(ctx, KB_ERR_INVALID, "no audit log configured (audit.log); revocations are always audited");
+	if ((r = kb_requester_from_uid(getuid(), &who)) != KB_OK)
+		return kb_fail(ctx, r, "cannot resolve the calling user");
+	if ((r = kb_audit_open(log, kb_config_get(cfg, "audit.key"), &audit)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot open the audit log %s", log);
+		goto out;
+	}
+	if ((r = kb_store_open(cfg, &store)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot open the %s backend", kb_config_get(cfg, "backend"));
+		goto out;
+	}
+
+	/* Resolve what to revoke before anything is written. */
+	if (identity != NULL) {
+		if ((r = find_identity(store, identity, &secrets, &nsecrets)) != KB_OK) {
+			rc = kb_fail(ctx, r, "revoke");
+			goto out;
+		}
+	}
+	nt = identity ? nsecrets : 1;
+	if ((t = calloc(nt, sizeof(*t))) == NULL) {
+		rc = kb_fail(ctx, KB_ERR_NOMEM, "revoke");
+		goto out;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		if (identity != NULL)
+			r = load_identity(store, secrets[i], &t[i]);
+		else if (keyfile != NULL)
+			r = load_keyfile(keyfile, &t[i]);
+		else {
+			struct kb_key *priv = NULL;
+			r = kb_ca_load(store, false, &priv);
+			if (r == KB_OK)
+				r = kb_key_dup_public(priv, &t[i].ca);
+			kb_key_free(priv);
+			t[i].rev.serial = sn;
+			if (r == KB_OK && key_id != NULL && (t[i].key_id = strdup(key_id)) == NULL)
+				r = KB_ERR_NOMEM;
+		}
+		if (r != KB_OK) {
+			rc = kb_fail(ctx, r, "revoke: %s", identity ? secrets[i] : keyfile ? keyfile : "cannot read the user CA");
+			goto out;
+		}
+		t[i].rev.ca = t[i].ca;
+		t[i].rev.key = t[i].key;
+		t[i].rev.key_id = t[i].key_id;
+		t[i].rev.identity = t[i].identity;
+		t[i].rev.requester = who.user;
+		t[i].rev.reason = reason;
+	}
+
+	json_t *arr = json_array();
+	for (size_t i = 0; i < nt; i++) {
+		char what[512];
+		json_t *e;
+		uint64_t seq = 0;
+		r = kb_revocations_add(store, &t[i].rev, &t[i].added);
+		describe(&t[i], what, sizeof(what));
+		e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "event", "revoke", "via", "cli", "requester", who.user,
+			      "what", what, "outcome", r != KB_OK ? "failed" : t[i].added ? "revoked" : "already-revoked");
+		json_t *tj = target_json(&t[i]);
+		json_object_update(e, tj);
+		json_object_del(e, "already_revoked");
+		if (reason)
+			json_object_set_new(e, "reason", json_string(reason));
+		int ar = kb_audit_append(audit, e, &seq);
+		json_decref(e);
+		if (r != KB_OK) {
+			json_decref(tj);
+			json_decref(arr);
+			rc = kb_fail(ctx, r, "cannot record the revocation of %s", what);
+			goto out;
+		}
+		if (ar != KB_OK) {
+			json_decref(tj);
+			json_decref(arr);
+			rc = kb_fail(ctx, ar, "revocation of %s recorded but its audit line could not be written", what);
+			goto out;
+		}
+		json_object_set_new(tj, "audit_seq", json_integer((json_int_t)seq));
+		json_array_append_new(arr, tj);
+		if (!ctx->json && ctx->verbosity >= 0)
+			fprintf(stderr, "broker: %s %s (audit #%llu)\n", t[i].added ? "revoked" : "already revoked:", what,
+				(unsigned long long)seq);
+	}
+	long removed = agent_remove(sock, t, nt);
+	if (ctx->json) {
+		json_t *o = json_pack("{s:o,s:s}", "revoked", arr, "secret", KB_REVOCATIONS_SECRET);
+		json_object_set_new(o, "agent_removed", removed >= 0 ? json_integer(removed) : json_null());
+		char *s = json_dumps(o, JSON_INDENT(2));
+		json_decref(o);
+		if (s) {
+			json_malloc_t jm;
+			json_free_t jf;
+			puts(s);
+			json_get_alloc_funcs(&jm, &jf);
+			jf(s);
+		}
+	} else {
+		json_decref(arr);
+		if (ctx->verbosity >= 0) {
+			if (removed >= 0)
+				fprintf(stderr, "broker: removed %ld matching identit%s from the agent\n", removed,
+					removed == 1 ? "y" : "ies");
+			fprintf(stderr, "broker: publish it for sshd with 'broker krl publish -f FILE'\n");
+		}
+	}
+	rc = KB_EXIT_OK;
+out:
+	for (size_t i = 0; t != NULL && i < nt; i++)
+		target_done(&t[i]);
+	free(t);
+	kb_store_names_free(secrets, nsecrets);
+	kb_store_close(store);
+	kb_audit_close(audit);
+	kb_requester_done(&who);
+	return rc;
 }
