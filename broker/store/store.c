@@ -134,7 +134,15 @@ int kb_store_put(struct kb_store *s, const char *name, const uint8_t *value, siz
 				  KB_STORE_TOKEN_MAX);
 	if (o.description != NULL && (strlen(o.description) > 1024 || !kb_str_printable(o.description)))
 		return kb_err_set(KB_ERR_ARGS, "description must be at most 1024 printable characters");
-	return s->ops->put(s, name, value ? value : (const uint8_t *)"", len, &o, ret_version);
+	/* Backends may always write the new version id; the caller may not
+	 * want it. */
+	char *version = NULL;
+	r = s->ops->put(s, name, value ? value : (const uint8_t *)"", len, &o, &version);
+	if (r == KB_OK && ret_version != NULL)
+		*ret_version = version;
+	else
+		free(version);
+	return r;
 }
 
 int kb_store_get(struct kb_store *s, const char *name, const struct kb_store_sel *sel,

@@ -82,6 +82,7 @@ struct kb_store;
 
 struct kb_store_ops {
 	const char *name; /* "local", "aws", "vault" */
+	/* ret_version is never NULL here (kb_store_put passes a slot). */
 	int (*put)(struct kb_store *s, const char *name, const uint8_t *value, size_t len,
 		   const struct kb_store_put_opts *opts, char **ret_version);
 	int (*get)(struct kb_store *s, const char *name, const struct kb_store_sel *sel,
