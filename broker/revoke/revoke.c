@@ -30,6 +30,28 @@ static json_t *new_doc(void)
 	return json_pack("{s:s,s:I,s:[]}", "kind", KB_REVOCATIONS_KIND, "krl_version", (json_int_t)0, "entries");
 }
 
+int kb_revocations_parse(const char *text, size_t len, json_t **ret_doc)
+{
+	json_t *doc;
+
+	*ret_doc = NULL;
+	if (len > KB_STORE_VALUE_MAX)
+		return kb_err_set(KB_ERR_TOO_LARGE, "%s is larger than %u bytes", KB_REVOCATIONS_SECRET,
+				  KB_STORE_VALUE_MAX);
+	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *kind = json_object_get(doc, "kind"), *entries = json_object_get(doc, "entries");
+	json_t *kv = json_object_get(doc, "krl_version");
+	if (!json_is_object(doc) || !json_is_string(kind) || strcmp(json_string_value(kind), KB_REVOCATIONS_KIND) != 0 ||
+	    !json_is_array(entries) || json_array_size(entries) > KB_REVOKE_MAX_ENTRIES ||
+	    (kv != NULL && (!json_is_integer(kv) || json_integer_value(kv) < 0))) {
+		json_decref(doc);
+		return kb_err_set(KB_ERR_INVALID, "%s is not a %s document", KB_REVOCATIONS_SECRET,
+				  KB_REVOCATIONS_KIND);
+	}
+	*ret_doc = doc;
+	return KB_OK;
+}
+
 int kb_revocations_load(struct kb_store *s, json_t **ret_doc, char **ret_version)
 {
 	struct kb_buf val;
@@ -51,17 +73,11 @@ int kb_revocations_load(struct kb_store *s, json_t **ret_doc, char **ret_version
 		kb_buf_done(&val);
 		return r;
 	}
-	doc = json_loadb((const char *)val.data, val.len, JSON_REJECT_DUPLICATES, NULL);
+	r = kb_revocations_parse((const char *)val.data, val.len, &doc);
 	kb_buf_done(&val);
-	json_t *kind = json_object_get(doc, "kind"), *entries = json_object_get(doc, "entries");
-	json_t *kv = json_object_get(doc, "krl_version");
-	if (!json_is_object(doc) || !json_is_string(kind) || strcmp(json_string_value(kind), KB_REVOCATIONS_KIND) != 0 ||
-	    !json_is_array(entries) || json_array_size(entries) > KB_REVOKE_MAX_ENTRIES ||
-	    (kv != NULL && (!json_is_integer(kv) || json_integer_value(kv) < 0))) {
-		json_decref(doc);
+	if (r != KB_OK) {
 		free(ver);
-		return kb_err_set(KB_ERR_INVALID, "%s is not a %s document", KB_REVOCATIONS_SECRET,
-				  KB_REVOCATIONS_KIND);
+		return r;
 	}
 	*ret_doc = doc;
 	*ret_version = ver;

@@ -38,6 +38,9 @@ struct kb_revocation {
 	const char *reason;
 };
 
+/* Parses and checks a document (at most KB_STORE_VALUE_MAX bytes). */
+int kb_revocations_parse(const char *text, size_t len, json_t **ret_doc);
+
 /* Reads the current document (an empty one when the secret does not exist).
  * *ret_version is NULL when there is none yet. */
 int kb_revocations_load(struct kb_store *s, json_t **ret_doc, char **ret_version);
@@ -49,8 +52,8 @@ int kb_revocations_add(struct kb_store *s, const struct kb_revocation *rev, bool
  * the new value. */
 int kb_revocations_next_krl_version(struct kb_store *s, uint64_t min_version, uint64_t *ret_version);
 
-/* Builds the binary KRL with every recorded revocation into a file
- * written atomically (mode 0644). */
+/* Adds every recorded revocation of doc to krl; *ret_n (may be NULL)
+ * gets the number of entries.  A malformed entry is an error. */
 struct kb_krl;
 int kb_revocations_build_krl(const json_t *doc, struct kb_krl *krl, size_t *ret_n);
 
