@@ -14,6 +14,7 @@
 #include "cert/krl.h"
 #include "certtool_io.h"
 #include "commands.h"
+#include "core/mem.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "ssh/key.h"
@@ -465,12 +466,9 @@ static int check_line(void *arg, const char *line, unsigned lnum)
 				json_object_set_new(o, "serial", json_integer((json_int_t)c->serial));
 		}
 		char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		if (txt != NULL) {
-			json_free_t jfree;
-			json_get_alloc_funcs(NULL, &jfree);
+		if (txt != NULL)
 			printf("%s\n", txt);
-			jfree(txt);
-		}
+		kb_json_free_string(txt);
 		json_decref(o);
 	} else if (r == 0) {
 		printf("%s:%u: valid: %s certificate, key id \"%s\", serial %llu\n", st->path, lnum, kb_cert_kind(c),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "aws/client.h"
+#include "core/mem.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -216,13 +217,7 @@ static void push_one(struct kb_aws_client *client, const struct kb_ec2_push_opts
 	if (t->err != 0)
 		snprintf(t->detail, sizeof(t->detail), "%s", kb_err_detail());
 out:
-	if (text != NULL) {
-		/* Allocated by jansson's allocator (the wiping one in broker). */
-		json_malloc_t jm;
-		json_free_t jf;
-		json_get_alloc_funcs(&jm, &jf);
-		jf(text);
-	}
+	kb_json_free_string(text);
 	json_decref(body);
 	kb_aws_result_done(&res);
 }

@@ -330,12 +330,7 @@ out:
 	flock(a->fd, LOCK_UN);
 unlock:
 	pthread_mutex_unlock(&a->lock);
-	if (body) {
-		json_free_t jf;
-		json_malloc_t jm;
-		json_get_alloc_funcs(&jm, &jf);
-		jf(body);
-	}
+	kb_json_free_string(body);
 	free(line);
 	return r;
 }

@@ -31,17 +31,6 @@ uint64_t kb_ca_random_serial(void)
 	return s;
 }
 
-static void json_free_str(char *s)
-{
-	json_malloc_t jm;
-	json_free_t jf;
-	if (s == NULL)
-		return;
-	json_get_alloc_funcs(&jm, &jf);
-	sodium_memzero(s, strlen(s));
-	jf(s);
-}
-
 /* Parses the stored CA JSON into a private key. */
 static int parse_ca(const struct kb_buf *val, const char *name, struct kb_key **ret)
 {
@@ -134,7 +123,7 @@ int kb_ca_init(struct kb_store *s, enum kb_key_type type, unsigned bits, bool ho
 	if (ret_pub)
 		r = kb_key_dup_public(key, ret_pub);
 out:
-	json_free_str(json);
+	kb_json_free_string(json);
 	json_decref(j);
 	free(pub);
 	kb_key_free(key);

@@ -70,13 +70,9 @@ static int cmd_verify(struct kb_ctx *ctx, int argc, char **argv)
 				      rep.head, "keyed", rep.keyed, "problems", arr);
 		char *s = json_dumps(j, JSON_INDENT(2));
 		json_decref(j);
-		if (s) {
-			json_malloc_t jm;
-			json_free_t jf;
+		if (s)
 			puts(s);
-			json_get_alloc_funcs(&jm, &jf);
-			jf(s);
-		}
+		kb_json_free_string(s);
 	} else {
 		for (size_t i = 0; i < rep.nproblems; i++)
 			printf("%s:%zu: %s\n", path, rep.problems[i].line, rep.problems[i].msg);

@@ -11,6 +11,7 @@
 
 #include "ca.h"
 #include "config.h"
+#include "core/mem.h"
 #include "core/err.h"
 #include "serve_client.h"
 #include "store/store.h"
@@ -19,13 +20,9 @@ static void print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
-	if (s) {
-		json_malloc_t jm;
-		json_free_t jf;
+	if (s)
 		puts(s);
-		json_get_alloc_funcs(&jm, &jf);
-		jf(s);
-	}
+	kb_json_free_string(s);
 }
 
 static int print_ca(struct kb_ctx *ctx, const struct kb_key *pub, bool host, const char *pattern, bool created)

@@ -45,17 +45,6 @@ struct deliver_state {
 	bool loaded;
 };
 
-static void json_free_str(char *s)
-{
-	json_malloc_t jm;
-	json_free_t jf;
-	if (s == NULL)
-		return;
-	json_get_alloc_funcs(&jm, &jf);
-	kb_wipe(s, strlen(s));
-	jf(s);
-}
-
 static int agent_deliver(void *arg, const struct kb_issue_result *res)
 {
 	struct deliver_state *st = arg;
@@ -143,7 +132,7 @@ static void print_result(struct kb_ctx *ctx, json_t *cred, const char *secret, c
 		json_decref(j);
 		if (s)
 			puts(s);
-		json_free_str(s);
+		kb_json_free_string(s);
 		return;
 	}
 	printf("issued %s\n", key_id ? key_id : "?");
@@ -195,7 +184,7 @@ static int via_daemon(struct kb_ctx *ctx, struct opts *o, const char *path)
 	json_t *cred = json_object_get(j, "credential");
 	char *text = json_is_object(cred) ? json_dumps(cred, JSON_COMPACT) : NULL;
 	r = text ? kb_credential_parse(text, strlen(text), &key) : KB_ERR_INVALID;
-	json_free_str(text);
+	kb_json_free_string(text);
 	if (r != KB_OK) {
 		rc = kb_fail(ctx, r, "the broker daemon sent a credential this client cannot read");
 		goto out;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "core/mem.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "policy.h"
@@ -27,15 +28,10 @@ static const char *policy_file(struct kb_ctx *ctx, const char *arg)
 
 static void print_json(json_t *j)
 {
-	json_malloc_t jm;
-	json_free_t jf;
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s != NULL) {
+	if (s != NULL)
 		puts(s);
-		/* Allocated by jansson's (possibly replaced) allocator. */
-		json_get_alloc_funcs(&jm, &jf);
-		jf(s);
-	}
+	kb_json_free_string(s);
 	json_decref(j);
 }
 

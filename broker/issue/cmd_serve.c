@@ -47,22 +47,11 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
-static void json_free_str(char *s)
-{
-	json_malloc_t jm;
-	json_free_t jf;
-	if (s == NULL)
-		return;
-	json_get_alloc_funcs(&jm, &jf);
-	kb_wipe(s, strlen(s));
-	jf(s);
-}
-
 static int send_json(int fd, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
 	int r = s ? kb_serve_write_frame(fd, s, strlen(s)) : KB_ERR_NOMEM;
-	json_free_str(s);
+	kb_json_free_string(s);
 	json_decref(j);
 	return r;
 }

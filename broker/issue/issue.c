@@ -65,17 +65,6 @@ void kb_issue_result_done(struct kb_issue_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-static void json_free_str(char *s)
-{
-	json_malloc_t jm;
-	json_free_t jf;
-	if (s == NULL)
-		return;
-	json_get_alloc_funcs(&jm, &jf);
-	sodium_memzero(s, strlen(s));
-	jf(s);
-}
-
 static json_t *strv_json(const struct kb_policy_strv *s)
 {
 	json_t *a = json_array();
@@ -258,7 +247,7 @@ static int build_credential(const struct kb_issue_request *req, struct kb_issue_
 	presize(&res->credential, strlen(json) + 1);
 	r = kb_buf_put(&res->credential, json, strlen(json));
 out:
-	json_free_str(json);
+	kb_json_free_string(json);
 	json_decref(j);
 	free(pub);
 	free(certline);

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "core/mem.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -172,10 +173,7 @@ int kb_serve_encode_request(const struct kb_serve_request *req, struct kb_buf *o
 	if (s == NULL)
 		return KB_ERR_NOMEM;
 	r = kb_buf_put(out, s, strlen(s));
-	json_malloc_t jm;
-	json_free_t jf;
-	json_get_alloc_funcs(&jm, &jf);
-	jf(s);
+	kb_json_free_string(s);
 	return r;
 }
 

@@ -21,15 +21,11 @@
 
 static void print_json(json_t *j)
 {
-	json_malloc_t jm;
-	json_free_t jf;
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
-	if (s != NULL) {
+	if (s != NULL)
 		puts(s);
-		json_get_alloc_funcs(&jm, &jf);
-		jf(s);
-	}
+	kb_json_free_string(s);
 	json_decref(j);
 }
 

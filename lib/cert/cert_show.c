@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "core/mem.h"
 #include "core/err.h"
 #include "core/text.h"
 #include "core/util.h"
@@ -345,8 +346,6 @@ int kb_cert_format_json(const struct kb_cert *c, char **ret_json)
 	if (s == NULL)
 		return KB_ERR_NOMEM;
 	*ret_json = kb_asprintf("%s\n", s);
-	json_free_t jfree;
-	json_get_alloc_funcs(NULL, &jfree);
-	jfree(s); /* json_dumps() allocates with jansson's allocator */
+	kb_json_free_string(s);
 	return *ret_json ? KB_OK : KB_ERR_NOMEM;
 }

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "core/mem.h"
 #include "core/err.h"
 #include "core/text.h"
 #include "core/util.h"
@@ -192,9 +193,7 @@ int kb_krl_format_json(const struct kb_krl *krl, char **ret_json)
 	if (s == NULL)
 		goto out;
 	*ret_json = kb_asprintf("%s\n", s);
-	json_free_t jfree;
-	json_get_alloc_funcs(NULL, &jfree);
-	jfree(s);
+	kb_json_free_string(s);
 	r = *ret_json ? KB_OK : KB_ERR_NOMEM;
 out:
 	json_decref(o);

@@ -99,6 +99,18 @@ void kb_json_use_wiping_alloc(void)
 	json_set_alloc_funcs(wiping_malloc, wiping_free);
 }
 
+void kb_json_free_string(char *s)
+{
+	json_malloc_t jm;
+	json_free_t jf;
+
+	if (s == NULL)
+		return;
+	sodium_memzero(s, strlen(s));
+	json_get_alloc_funcs(&jm, &jf);
+	jf(s);
+}
+
 int kb_harden_process(void)
 {
 	struct rlimit rl = { 0, 0 };

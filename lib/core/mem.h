@@ -32,6 +32,10 @@ int kb_ct_equal(const void *a, const void *b, size_t n);
  * documents that held secrets leave nothing behind when freed. */
 void kb_json_use_wiping_alloc(void);
 
+/* Frees a string jansson allocated (json_dumps) through jansson's current
+ * allocator, wiping it first.  Accepts NULL. */
+void kb_json_free_string(char *s);
+
 /* Process hardening for programs that hold secrets: no core dumps, not
  * dumpable (no ptrace by same uid).  Returns 0 or KB_ERR_IO. */
 int kb_harden_process(void);
