@@ -229,6 +229,9 @@ int kb_revocations_add(struct kb_store *s, const struct kb_revocation *rev, bool
 		r = store_doc(s, base, doc);
 		if (r == KB_OK)
 			*ret_added = true;
+		else if (r == KB_ERR_TOO_LARGE)
+			r = kb_err_set(r, "%s is full (%zu entries in %u bytes); nothing was added", KB_REVOCATIONS_SECRET,
+				       json_array_size(entries) - 1, KB_STORE_VALUE_MAX);
 		json_decref(doc);
 		free(base);
 	}
