@@ -19,6 +19,7 @@
 #include "certtool/certtool_io.h"
 #include "cert/krl.h"
 #include "config.h"
+#include "core/mem.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/util.h"
@@ -371,13 +372,9 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		json_object_set_new(o, "agent_removed", removed >= 0 ? json_integer(removed) : json_null());
 		char *s = json_dumps(o, JSON_INDENT(2));
 		json_decref(o);
-		if (s) {
-			json_malloc_t jm;
-			json_free_t jf;
+		if (s)
 			puts(s);
-			json_get_alloc_funcs(&jm, &jf);
-			jf(s);
-		}
+		kb_json_free_string(s);
 	} else {
 		json_decref(arr);
 		if (ctx->verbosity >= 0) {

@@ -10,20 +10,13 @@
 
 #include "cert/cert.h"
 #include "cert/krl.h"
+#include "core/mem.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "store/store.h"
 
 #define MAX_TRIES 20
-
-static void jfree(void *p)
-{
-	json_malloc_t jm;
-	json_free_t jf;
-	json_get_alloc_funcs(&jm, &jf);
-	jf(p);
-}
 
 static json_t *new_doc(void)
 {
@@ -127,7 +120,7 @@ static int store_doc(struct kb_store *s, const char *base, json_t *doc)
 	}
 	free(ver);
 	free(cur);
-	jfree(text);
+	kb_json_free_string(text);
 	return r;
 }
 
