@@ -4,6 +4,12 @@
 # kb_wait_port, kb_cleanup_add.  Every process started here is stopped on exit.
 set -u
 
+# Each test gets a stdin of its own.  Tests run in parallel and would share
+# meson's stdin; ssh sets O_NONBLOCK on its stdin (a flag of the shared open
+# file), and an ansible starting meanwhile in another test then refuses to
+# run ("Ansible requires blocking IO on stdin").
+exec </dev/null
+
 KB_CLEANUP=()
 kb_cleanup_add() { KB_CLEANUP+=("$*"); }
 kb__cleanup() {
