@@ -205,15 +205,6 @@ static int64_t json_time(json_t *v)
 	return 0;
 }
 
-static void info_free(struct kb_secret_info *info)
-{
-	if (info == NULL)
-		return;
-	free(info->name);
-	free(info->versions);
-	free(info);
-}
-
 #define VERSIONS_MAX 4096u
 
 static int info_version(struct kb_secret_info *info, const char *id, struct kb_version_info **ret)
@@ -289,7 +280,7 @@ int kb_aws_parse_describe(const uint8_t *body, size_t len, struct kb_secret_info
 	info = NULL;
 	r = KB_OK;
 out:
-	info_free(info);
+	kb_secret_info_free(info);
 	json_decref(doc);
 	return r;
 }

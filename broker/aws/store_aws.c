@@ -178,7 +178,7 @@ static void fix_double_current(struct aws_store *s, const char *name, const char
 		if (kb_aws_store_update_stage(s, name, "AWSCURRENT", NULL, stale) != KB_OK)
 			kb_err_clear_detail();
 	}
-	kb_aws_store_info_free(info);
+	kb_secret_info_free(info);
 }
 
 /* KB_OK when version tok exists with this value, KB_ERR_CONFLICT when it
@@ -297,15 +297,6 @@ static int op_get(struct kb_store *st, const char *name, const struct kb_store_s
 	return r;
 }
 
-void kb_aws_store_info_free(struct kb_secret_info *info)
-{
-	if (info == NULL)
-		return;
-	free(info->name);
-	free(info->versions);
-	free(info);
-}
-
 int kb_aws_store_describe_stages(struct aws_store *s, const char *name, struct kb_secret_info **ret)
 {
 	struct kb_aws_result res;
@@ -347,7 +338,7 @@ static int op_remove(struct kb_store *st, const char *name)
 	/* DeleteSecret with ForceDeleteWithoutRecovery may answer success
 	 * for a secret that does not exist: look first. */
 	int r = kb_aws_store_describe_stages(s, name, &info);
-	kb_aws_store_info_free(info);
+	kb_secret_info_free(info);
 	if (r != KB_OK)
 		return r;
 	json_t *req = json_pack("{s:s, s:b}", "SecretId", name, "ForceDeleteWithoutRecovery", 1);

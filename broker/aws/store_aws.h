@@ -23,7 +23,6 @@ int kb_aws_store_call(struct aws_store *s, const char *target, json_t *req, bool
 		      struct kb_aws_result *res);
 /* DescribeSecret: name and stages (no creation times). */
 int kb_aws_store_describe_stages(struct aws_store *s, const char *name, struct kb_secret_info **ret);
-void kb_aws_store_info_free(struct kb_secret_info *info);
 /* UpdateSecretVersionStage (not retried on 5xx: callers re-read first);
  * a label not where the caller read it gives KB_ERR_CONFLICT. */
 int kb_aws_store_update_stage(struct aws_store *s, const char *name, const char *label,

@@ -43,7 +43,7 @@ int kb_aws_store_op_describe(struct kb_store *st, const char *name, struct kb_se
 	}
 	free(next);
 	if (r != KB_OK) {
-		kb_aws_store_info_free(info);
+		kb_secret_info_free(info);
 		return r;
 	}
 	qsort(info->versions, info->nversions, sizeof(*info->versions), version_cmp);
@@ -80,7 +80,7 @@ static int promote_once(struct aws_store *s, const char *name, const char *versi
 	if (stages & KB_STAGE_PENDING)
 		r = kb_aws_store_update_stage(s, name, "AWSPENDING", NULL, version);
 out:
-	kb_aws_store_info_free(info);
+	kb_secret_info_free(info);
 	return r;
 }
 
