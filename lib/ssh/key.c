@@ -470,6 +470,22 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* Skips leading blanks, then returns the next blank-separated field of *pp
+ * (its length in *ret_len) and leaves *pp after it. */
+static const char *next_field(const char **pp, size_t *ret_len)
+{
+	const char *p = *pp, *start;
+
+	while (is_space(*p))
+		p++;
+	start = p;
+	while (*p != '\0' && !is_space(*p) && *p != '\r' && *p != '\n')
+		p++;
+	*ret_len = (size_t)(p - start);
+	*pp = p;
+	return start;
+}
+
 int kb_key_parse_public_line(const char *line, struct kb_key **ret, char **ret_comment)
 {
 	const char *p = line, *type, *b64, *cmt;
@@ -482,18 +498,8 @@ int kb_key_parse_public_line(const char *line, struct kb_key **ret, char **ret_c
 	*ret = NULL;
 	if (ret_comment != NULL)
 		*ret_comment = NULL;
-	while (is_space(*p))
-		p++;
-	type = p;
-	while (*p != '\0' && !is_space(*p) && *p != '\r' && *p != '\n')
-		p++;
-	type_len = (size_t)(p - type);
-	while (is_space(*p))
-		p++;
-	b64 = p;
-	while (*p != '\0' && !is_space(*p) && *p != '\r' && *p != '\n')
-		p++;
-	b64_len = (size_t)(p - b64);
+	type = next_field(&p, &type_len);
+	b64 = next_field(&p, &b64_len);
 	while (is_space(*p))
 		p++;
 	cmt = p;
