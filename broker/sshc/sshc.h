@@ -1,0 +1,75 @@
+/* An SSH client for jobs that reach hosts (static-key install and
+ * rotation), built on libssh2.
+ *
+ *  - Host keys are always verified: against an OpenSSH known_hosts file
+ *    (plain and hashed "|1|" host names, "[host]:port" for other ports,
+ *    @revoked honoured).  An unknown or changed host key is refused with an
+ *    error naming the host, the key's fingerprint and the file, like ssh's
+ *    StrictHostKeyChecking=yes.  Never accepted blindly.
+ *  - Authentication: through an ssh-agent socket (optionally pinned to one
+ *    identity, so "log in with the current key" means exactly that key), or
+ *    with a private key held in memory (signed in process; the key is never
+ *    serialised to a file).
+ *  - Every network step has a deadline: connect, handshake, auth and each
+ *    command.  A host that does not answer fails with KB_ERR_TIMEOUT and
+ *    an error naming it; it never hangs the job.
+ *
+ * Functions return 0 or a negative enum kb_err with kb_err_set detail
+ * ("deploy@10.0.1.5:22: host key mismatch ..."). */
+#ifndef KB_SSHC_H
+#define KB_SSHC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct kb_key;
+
+/* "user@host[:port]" or "user@[v6addr]:port"; port defaults to 22. */
+struct kb_ssh_target {
+	char user[64];
+	char host[256];
+	uint16_t port;
+};
+/* Parses and validates a target (user: 1-32 of [A-Za-z0-9._-], host:
+ * a DNS name or IP literal).  KB_ERR_ARGS with a detail on bad input. */
+int kb_ssh_target_parse(const char *s, struct kb_ssh_target *ret);
+/* Formats back to the canonical "user@host:port". */
+void kb_ssh_target_format(const struct kb_ssh_target *t, char *out, size_t n);
+
+struct kb_sshc_opts {
+	const char *known_hosts;     /* required: path of the known_hosts file */
+	int connect_timeout_ms;      /* 0: 10 s */
+	int command_timeout_ms;      /* 0: 30 s, per command */
+	/* Exactly one way to authenticate: */
+	const char *agent_socket;    /* an ssh-agent socket (NULL: not used) */
+	const struct kb_key *agent_pin; /* with agent_socket: only this public key (NULL: any) */
+	const struct kb_key *key;    /* a private key in memory */
+};
+
+struct kb_sshc;
+
+/* Connects, verifies the host key, authenticates. */
+int kb_sshc_connect(const struct kb_ssh_target *t, const struct kb_sshc_opts *o, struct kb_sshc **ret);
+void kb_sshc_close(struct kb_sshc *c);
+
+/* Runs a command (sh -c on the remote side, as ssh does) with the
+ * command timeout; stdin is given data (may be NULL), stdout and stderr
+ * are captured (each capped at 1 MiB; more is KB_ERR_TOO_LARGE).
+ * *ret_status is the exit status (or 255 when killed by a signal). */
+int kb_sshc_exec(struct kb_sshc *c, const char *command, const uint8_t *in, size_t inlen, struct kb_buf *out,
+		 struct kb_buf *err, int *ret_status);
+
+/* authorized_keys edits on the remote account (~/.ssh/authorized_keys),
+ * each atomic on the host (temporary file + rename, mode 0600, ~/.ssh
+ * created 0700 when missing), idempotent, and never touching other lines
+ * (options, comments and unrelated keys are kept byte for byte).  A key
+ * matches a line when the line's key blob equals the key's public blob,
+ * whatever the options or comment. */
+int kb_sshc_authkeys_add(struct kb_sshc *c, const struct kb_key *pub, const char *comment);
+int kb_sshc_authkeys_remove(struct kb_sshc *c, const struct kb_key *pub);
+int kb_sshc_authkeys_has(struct kb_sshc *c, const struct kb_key *pub, bool *ret);
+
+#endif
