@@ -19,5 +19,7 @@ int cmd_ec2(struct kb_ctx *ctx, int argc, char **argv);
 int cmd_authorized_keys(struct kb_ctx *ctx, int argc, char **argv);
 int cmd_exec(struct kb_ctx *ctx, int argc, char **argv);
 int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv);
+int cmd_static(struct kb_ctx *ctx, int argc, char **argv);
+int cmd_rotate(struct kb_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -33,6 +33,8 @@ static const struct command commands[] = {
 	{ "authorized-keys", cmd_authorized_keys, "sshd AuthorizedKeysCommand helper" },
 	{ "exec", cmd_exec, "run a command with a per-run agent and credential" },
 	{ "revoke", cmd_revoke, "revoke certificates and keys; publish the KRL" },
+	{ "static", cmd_static, "create static (authorized_keys) credentials" },
+	{ "rotate", cmd_rotate, "rotate static keys on their hosts, safely" },
 };
 
 static void usage(FILE *f)
