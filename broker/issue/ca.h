@@ -24,6 +24,14 @@ int kb_ca_init(struct kb_store *s, enum kb_key_type type, unsigned bits, bool ho
 /* Loads the CA private key.  KB_ERR_NOT_FOUND with advice when missing. */
 int kb_ca_load(struct kb_store *s, bool host, struct kb_key **ret);
 
+/* CA rotation (see broker(1), "ca rotate"): the secret's current version
+ * signs; a pending version is the next CA, trusted but not yet signing;
+ * the previous version stays trusted until its overlap ends.  The bundle
+ * is every CA public key sshd must trust now (TrustedUserCAKeys), the
+ * current first.  *ret_keys is an array of *ret_n public keys; free each
+ * with kb_key_free and the array with free. */
+int kb_ca_bundle(struct kb_store *s, bool host, struct kb_key ***ret_keys, size_t *ret_n);
+
 /* A random non-zero 63-bit serial (see SECURITY.md: with n certificates
  * ever issued the chance of any repeat is about n^2 / 2^64). */
 uint64_t kb_ca_random_serial(void);

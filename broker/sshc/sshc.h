@@ -47,6 +47,11 @@ struct kb_sshc_opts {
 	const char *agent_socket;    /* an ssh-agent socket (NULL: not used) */
 	const struct kb_key *agent_pin; /* with agent_socket: only this public key (NULL: any) */
 	const struct kb_key *key;    /* a private key in memory */
+	/* Remote authorized_keys file for the kb_sshc_authkeys_* calls:
+	 * NULL means ".ssh/authorized_keys" in the login's home; a relative
+	 * path is relative to the home, "%u" expands to the login name (as in
+	 * sshd's AuthorizedKeysFile). */
+	const char *authorized_keys;
 };
 
 struct kb_sshc;
@@ -62,7 +67,7 @@ void kb_sshc_close(struct kb_sshc *c);
 int kb_sshc_exec(struct kb_sshc *c, const char *command, const uint8_t *in, size_t inlen, struct kb_buf *out,
 		 struct kb_buf *err, int *ret_status);
 
-/* authorized_keys edits on the remote account (~/.ssh/authorized_keys),
+/* authorized_keys edits on the remote account (o->authorized_keys),
  * each atomic on the host (temporary file + rename, mode 0600, ~/.ssh
  * created 0700 when missing), idempotent, and never touching other lines
  * (options, comments and unrelated keys are kept byte for byte).  A key
