@@ -95,7 +95,8 @@ static int load(struct kb_rot_job *job, struct kb_rot_cred *rc, bool need_pendin
 			cred_error(job, rc, &rc->load, "load", r, "reading the pending version");
 			goto out;
 		}
-	} else if (prv != NULL) {
+	}
+	if (prv != NULL) {
 		struct kb_store_sel sel = { .version = prv };
 		if ((r = kb_static_get(job->store, rc->name, &sel, false, &rc->prev, &rc->prev_version)) != KB_OK) {
 			cred_error(job, rc, &rc->load, "load", r, "reading the previous version");
@@ -296,11 +297,13 @@ static int run_steps(struct kb_rot_job *job, struct kb_rot_cred *rc)
 		bool leftover = false;
 		for (size_t i = 0; i < rc->nhosts; i++) {
 			const struct kb_rot_step *p = &rc->hosts[i].step[KB_ROT_PROBE];
-			leftover |= p->st != KB_ROT_OK || strcmp(p->note, "no previous key") != 0;
+			leftover |= (p->st == KB_ROT_OK || p->st == KB_ROT_WOULD) && strcmp(p->note, "no previous key") != 0;
 		}
 		if (leftover) {
-			/* Finishing the last rotation is this run's job; a new
-			 * one starts only from a clean state. */
+			/* The last rotation had not finished: finishing it is
+			 * this run's job.  (A host that did not answer may hold
+			 * the previous key too: the next rotation's set step
+			 * removes it there before anything is promoted.) */
 			rc->action = "finish";
 			return KB_OK;
 		}

@@ -202,6 +202,14 @@ void kb_rot_host_set(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_r
 	int64_t t0 = kb_rot_now_ms();
 	int r;
 
+	const struct kb_rot_step *probe = &h->step[KB_ROT_PROBE];
+	if (probe->st == KB_ROT_UNREACHABLE || probe->st == KB_ROT_FAILED) {
+		/* Tried a moment ago: do not wait for its timeout twice. */
+		s->err = probe->err;
+		snprintf(s->detail, sizeof(s->detail), "%s", probe->detail);
+		kb_rot_mark(job, rc, h, "set", s, probe->st);
+		return;
+	}
 	kb_rot_mark(job, rc, h, "set", s, KB_ROT_RUNNING);
 	if ((r = connect_with(job, h, install ? NULL : rc->cur->key, install, &h->c_cur)) != KB_OK) {
 		finish_step(job, rc, h, KB_ROT_SET, t0, r,
@@ -213,7 +221,17 @@ void kb_rot_host_set(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_r
 		finish_step(job, rc, h, KB_ROT_SET, t0, r, "adding the key to authorized_keys", newc->fingerprint);
 		return;
 	}
-	snprintf(s->note, sizeof(s->note), "key installed");
+	/* A previous key this host kept (it was down when the last rotation
+	 * finished) goes before anything is promoted again. */
+	bool had = false;
+	if (!install && rc->prev != NULL && (r = kb_sshc_authkeys_has(h->c_cur, rc->prev->key, &had)) == KB_OK && had)
+		r = kb_sshc_authkeys_remove(h->c_cur, rc->prev->key);
+	if (r != KB_OK) {
+		drop(&h->c_cur);
+		finish_step(job, rc, h, KB_ROT_SET, t0, r, "removing the previous key", rc->prev->fingerprint);
+		return;
+	}
+	snprintf(s->note, sizeof(s->note), "%s", had ? "key installed, previous key removed" : "key installed");
 	finish_step(job, rc, h, KB_ROT_SET, t0, KB_OK, NULL, newc->fingerprint);
 	/* The current-key session is not needed any more. */
 	drop(&h->c_cur);
