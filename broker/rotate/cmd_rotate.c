@@ -1,7 +1,7 @@
 /* broker rotate --credential NAME... | --role R | --all [--target T]...
  *               [--known-hosts FILE] [--authorized-keys PATH] [--parallel N]
  *               [--connect-timeout D] [--command-timeout D] [--dry-run]
- *               [--on-failure COMMAND] [--json]
+ *               [--resume-only] [--on-failure COMMAND] [--json]
  *
  * Rotates static credentials on their hosts (see rotate.h): credentials
  * one after another, the hosts of each in parallel (at most N). */
@@ -26,11 +26,12 @@ static void usage(FILE *f)
 		"usage: broker rotate --credential NAME... | --role ROLE | --all [--target USER@HOST[:PORT]]...\n"
 		"                     [--known-hosts FILE] [--authorized-keys PATH] [--parallel N]\n"
 		"                     [--connect-timeout D] [--command-timeout D] [--dry-run]\n"
-		"                     [--on-failure COMMAND] [--json]\n"
+		"                     [--resume-only] [--on-failure COMMAND] [--json]\n"
 		"  Rotates static (authorized_keys) credentials: a new key is stored as pending,\n"
 		"  installed on every target (logged in with the current key), tested by logging in\n"
 		"  with it, then made current, and only then is the old key removed from the targets.\n"
 		"  A target that is down leaves the rotation pending (exit 7); the next run resumes.\n"
+		"  --resume-only only finishes or resumes rotations under way (for a frequent timer).\n"
 		"  --target keeps only credentials installed on that target (all of their targets\n"
 		"  take part).  Host keys are checked against --known-hosts (~/.ssh/known_hosts).\n"
 		"  --on-failure runs COMMAND with /bin/sh when anything is pending or failed\n"
@@ -111,6 +112,7 @@ int cmd_rotate(struct kb_ctx *ctx, int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "command-timeout", required_argument, NULL, 'M' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "resume-only", no_argument, NULL, 'R' },
 		{ "on-failure", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -122,7 +124,7 @@ int cmd_rotate(struct kb_ctx *ctx, int argc, char **argv)
 	struct kb_rot_job job;
 	struct kb_rot_cred *rcs = NULL;
 	char **names = NULL;
-	bool all = false;
+	bool all = false, resume_only = false;
 	int c, rc;
 
 	optind = 1;
@@ -155,6 +157,7 @@ int cmd_rotate(struct kb_ctx *ctx, int argc, char **argv)
 		case 'C': o.connect_timeout = optarg; break;
 		case 'M': o.command_timeout = optarg; break;
 		case 'n': o.dry_run = true; break;
+		case 'R': resume_only = true; break;
 		case 'F': on_failure = optarg; break;
 		case 'h': usage(stdout); return KB_EXIT_OK;
 		default: usage(stderr); return KB_EXIT_USAGE;
@@ -185,6 +188,7 @@ int cmd_rotate(struct kb_ctx *ctx, int argc, char **argv)
 		rc = kb_fail(ctx, KB_ERR_NOMEM, "rotate");
 		goto out;
 	}
+	job.resume_only = resume_only;
 	job.ui = kb_rot_ui_new(isatty(STDERR_FILENO) == 1, ctx->verbosity < 0);
 	int64_t t0 = kb_rot_now_ms();
 	for (size_t i = 0; i < n; i++) {

@@ -283,8 +283,8 @@ static void compute_result(struct kb_rot_cred *rc)
 			failed |= st == KB_ROT_FAILED;
 			left |= st == KB_ROT_UNREACHABLE || st == KB_ROT_RUNNING;
 		}
-	if (strcmp(rc->action, "finish") != 0 && strcmp(rc->action, "install") != 0 && !rc->promoted &&
-	    rc->promote.st != KB_ROT_WOULD)
+	bool rotating = strcmp(rc->action, "rotate") == 0 || strcmp(rc->action, "resume") == 0;
+	if (rotating && !rc->promoted && rc->promote.st != KB_ROT_WOULD)
 		left = true;
 	rc->result = failed ? KB_ROT_FAIL : left ? KB_ROT_PENDING : KB_ROT_DONE;
 }
@@ -307,6 +307,13 @@ static int run_steps(struct kb_rot_job *job, struct kb_rot_cred *rc)
 			rc->action = "finish";
 			return KB_OK;
 		}
+	}
+	if (rc->pend == NULL && job->resume_only) {
+		rc->action = "none";
+		rc->create.st = KB_ROT_SKIPPED;
+		snprintf(rc->create.note, sizeof(rc->create.note), "no rotation to resume (--resume-only)");
+		kb_rot_mark(job, rc, NULL, "create", &rc->create, KB_ROT_SKIPPED);
+		return KB_OK;
 	}
 	if (rc->pend == NULL) {
 		rc->action = "rotate";

@@ -59,7 +59,7 @@ struct kb_rot_host {
 
 struct kb_rot_cred {
 	char *name;
-	const char *action; /* "rotate", "resume", "finish", "install" */
+	const char *action; /* "rotate", "resume", "finish", "install", "none" */
 	struct kb_static_cred *cur, *pend, *prev;
 	char *cur_version, *pend_version, *prev_version;
 	struct kb_rot_step load, create, promote;
@@ -79,6 +79,7 @@ struct kb_rot_job {
 	const char *agent_socket;   /* install: the caller's agent */
 	int parallel;
 	bool dry_run;
+	bool resume_only;           /* finish or resume, never start a rotation */
 	struct kb_rot_ui *ui;       /* progress, may be NULL */
 	pthread_mutex_t lock;       /* ui and audit ordering */
 };

@@ -91,18 +91,6 @@ void kb_rot_cli_done(struct kb_rot_job *job)
 	memset(job, 0, sizeof(*job));
 }
 
-int kb_rot_exit_code(const struct kb_rot_cred *creds, size_t n)
-{
-	int rc = KB_EXIT_OK;
-	for (size_t i = 0; i < n; i++) {
-		if (creds[i].result == KB_ROT_FAIL)
-			return KB_EXIT_FAILURE;
-		if (creds[i].result == KB_ROT_PENDING)
-			rc = KB_EXIT_PENDING;
-	}
-	return rc;
-}
-
 int kb_rot_cli_finish(struct kb_ctx *ctx, struct kb_rot_cred *creds, size_t n, bool dry_run, int64_t ms,
 		      const char *on_failure)
 {

@@ -24,8 +24,6 @@ struct kb_rot_cli {
 int kb_rot_cli_setup(struct kb_ctx *ctx, struct kb_rot_cli *o, const char *what, struct kb_rot_job *job);
 void kb_rot_cli_done(struct kb_rot_job *job);
 
-/* 1 when any failed, else 7 when any is pending, else 0. */
-int kb_rot_exit_code(const struct kb_rot_cred *creds, size_t n);
 
 /* Prints the JSON report (--json) and runs the hook; returns the exit. */
 int kb_rot_cli_finish(struct kb_ctx *ctx, struct kb_rot_cred *creds, size_t n, bool dry_run, int64_t ms,

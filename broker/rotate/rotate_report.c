@@ -13,6 +13,18 @@
 #include "core/err.h"
 #include "core/util.h"
 
+int kb_rot_exit_code(const struct kb_rot_cred *creds, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (creds[i].result == KB_ROT_FAIL)
+			return 1;
+		if (creds[i].result == KB_ROT_PENDING)
+			rc = 7;
+	}
+	return rc;
+}
+
 static json_t *step_json(const struct kb_rot_step *s)
 {
 	json_t *j = json_object();

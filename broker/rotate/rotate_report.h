@@ -13,6 +13,10 @@
  * error}.  No secrets. */
 json_t *kb_rot_report_json(struct kb_rot_cred *creds, size_t n, bool dry_run, int64_t ms, int exit_code);
 
+/* 1 (KB_EXIT_FAILURE) when any failed, else 7 (KB_EXIT_PENDING) when any
+ * is pending, else 0. */
+int kb_rot_exit_code(const struct kb_rot_cred *creds, size_t n);
+
 /* Runs command with /bin/sh -c (fork/exec), the JSON report on its stdin,
  * its stdout and stderr on our stderr, and BROKER_ROTATE_STATUS
  * (failed|pending), BROKER_ROTATE_EXIT, BROKER_ROTATE_FAILED and

@@ -122,10 +122,15 @@ kill -CONT "${PIDS[2]}"
 rot_current_everywhere "host 2 was down"
 kb_pass "host down: exit 7, pending, --on-failure ran, the current key still logs in everywhere"
 
-"$BROKER" rotate --all "${HOSTOPTS[@]}" 2>"$D/resume.err" || kb_fail "resume after host back: $(cat "$D/resume.err")"
+"$BROKER" rotate --all --resume-only "${HOSTOPTS[@]}" 2>"$D/resume.err" ||
+	kb_fail "resume after host back: $(cat "$D/resume.err")"
 grep -q "resume" "$D/resume.err" || kb_fail "the rerun did not resume: $(cat "$D/resume.err")"
 rot_converged "host back, rerun"
-kb_pass "host back: the rerun resumes and converges"
+kb_pass "host back: the rerun (--resume-only) resumes and converges"
+KEEP=$(rot_blob current)
+"$BROKER" rotate --all --resume-only "${HOSTOPTS[@]}" 2>"$D/err" || kb_fail "--resume-only, nothing under way: $(cat "$D/err")"
+[ "$(rot_blob current)" = "$KEEP" ] || kb_fail "--resume-only started a new rotation"
+kb_pass "--resume-only with nothing under way changes nothing"
 
 # ---- a wrong known_hosts entry refuses the host ----
 ssh-keygen -q -t ed25519 -N '' -f "$D/fake_host"
