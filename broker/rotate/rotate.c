@@ -221,7 +221,20 @@ static int promote(struct kb_rot_job *job, struct kb_rot_cred *rc)
 	int r;
 
 	kb_rot_mark(job, rc, NULL, "promote", s, KB_ROT_RUNNING);
-	r = kb_store_promote(job->store, rc->name, rc->pend_version);
+	/* Promote only the key that was installed and tested: the stored
+	 * pending version must still hold it (a backend that lets another
+	 * job overwrite a version would otherwise make an untested key
+	 * current). */
+	struct kb_static_cred *stored = NULL;
+	struct kb_store_sel sel = { .version = rc->pend_version };
+	r = kb_static_get(job->store, rc->name, &sel, false, &stored, NULL);
+	if (r == KB_OK && !kb_key_equal_public(stored->key, rc->pend->key))
+		r = kb_err_set(KB_ERR_CONFLICT, "pending version %s no longer holds the key this job installed and "
+						"tested (another job changed it?): not promoted; run again",
+			       rc->pend_version);
+	kb_static_cred_free(stored);
+	if (r == KB_OK)
+		r = kb_store_promote(job->store, rc->name, rc->pend_version);
 	s->ms = kb_rot_now_ms() - t0;
 	if (r != KB_OK) {
 		cred_error(job, rc, s, "promote", r, "making the pending version current");
@@ -291,6 +304,8 @@ static void compute_result(struct kb_rot_cred *rc)
 
 static int run_steps(struct kb_rot_job *job, struct kb_rot_cred *rc)
 {
+	int r;
+
 	if (rc->pend == NULL && rc->prev != NULL) {
 		/* Did the last rotation finish?  Ask the hosts. */
 		kb_rot_for_hosts(job, rc, kb_rot_host_probe, NULL);
@@ -344,7 +359,13 @@ static int run_steps(struct kb_rot_job *job, struct kb_rot_cred *rc)
 		mark_all(job, rc, KB_ROT_TEST, KB_ROT_SKIPPED, "set did not succeed");
 		return KB_OK;
 	}
-	if (promote(job, rc) != KB_OK)
+	if ((r = promote(job, rc)) == KB_ERR_CONFLICT) {
+		/* Another job's key won: this job's key is stored nowhere and
+		 * must not stay on the hosts. */
+		kb_rot_for_hosts(job, rc, kb_rot_host_unset, set_ok);
+		return KB_OK;
+	}
+	if (r != KB_OK)
 		return KB_OK;
 	kb_rot_for_hosts(job, rc, kb_rot_host_remove, needs_remove);
 	return KB_OK;

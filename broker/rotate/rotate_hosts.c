@@ -301,6 +301,26 @@ void kb_rot_host_remove(struct kb_rot_job *job, struct kb_rot_cred *rc, struct k
 		kb_rot_crash_point("remove", h->idx);
 }
 
+/* After a lost race at promote: take this job's own (unstored) pending key
+ * off a host it was installed on. */
+void kb_rot_host_unset(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_rot_host *h)
+{
+	struct kb_rot_step *s = &h->step[KB_ROT_REMOVE];
+	int64_t t0 = kb_rot_now_ms();
+	int r;
+
+	kb_rot_mark(job, rc, h, "remove", s, KB_ROT_RUNNING);
+	if ((r = connect_with(job, h, rc->cur->key, false, &h->c_cur)) == KB_OK)
+		r = kb_sshc_authkeys_remove(h->c_cur, rc->pend->key);
+	if (r != KB_OK) {
+		drop(&h->c_cur);
+		finish_step(job, rc, h, KB_ROT_REMOVE, t0, r, "removing this job's unused key", rc->pend->fingerprint);
+		return;
+	}
+	snprintf(s->note, sizeof(s->note), "removed this job's key (another job's key is pending)");
+	finish_step(job, rc, h, KB_ROT_REMOVE, t0, KB_OK, NULL, rc->pend->fingerprint);
+}
+
 void kb_rot_host_close(struct kb_rot_host *h)
 {
 	drop(&h->c_cur);

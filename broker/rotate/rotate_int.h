@@ -19,6 +19,7 @@ void kb_rot_host_probe(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb
 void kb_rot_host_set(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_rot_host *h);
 void kb_rot_host_test(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_rot_host *h);
 void kb_rot_host_remove(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_rot_host *h);
+void kb_rot_host_unset(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_rot_host *h);
 void kb_rot_host_close(struct kb_rot_host *h);
 
 /* Runs fn on every host (for which want returns true, want NULL: all)

@@ -1,5 +1,6 @@
 # Helpers for the rotation tests.  Source after common.sh.
-#   rot_setup DIR          config (local store, audit log) in DIR, HOME=DIR/home
+#   rot_setup DIR [BACKEND] config (local store by default, audit log) in DIR,
+#                          HOME=DIR/home
 #   rot_hosts DIR N        N real sshds on 127.0.0.1 (DIR/hI), each with its own
 #                          authorized_keys DIR/hI/keys/USER.keys, reached by the
 #                          broker as --authorized-keys keys/%u.keys (the sessions'
@@ -12,13 +13,13 @@
 ME=$(id -un)
 
 rot_setup() {
-	local dir=$1
+	local dir=$1 backend=${2:-local}
 	mkdir -p "$dir/home" "$dir/run"
 	unset SSH_AUTH_SOCK SSH_AGENT_PID BROKER_SOCKET BROKER_POLICY BROKER_BACKEND BROKER_STORE_DIR \
 		BROKER_AUDIT_LOG KEYBROKER_TEST_CRASH
 	export HOME=$dir/home XDG_CONFIG_HOME=$dir/home/.config XDG_RUNTIME_DIR=$dir/run
 	cat >"$dir/broker.conf" <<-EOC
-		backend local
+		backend $backend
 		local.dir $dir/store
 		audit.log $dir/audit/audit.log
 	EOC

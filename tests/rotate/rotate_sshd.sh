@@ -11,6 +11,7 @@
 #    current key still logs in everywhere, --on-failure runs with the report;
 #    host back: the rerun converges;
 #  - a wrong known_hosts entry refuses that host (exit 1), nothing removed;
+#  - two jobs on the same credential at once both succeed and converge;
 #  - bad command lines: one-line errors, exit 2 / 4.
 . "$KB_TESTLIB/common.sh"
 . "$KB_SOURCE_ROOT/tests/rotate/lib.sh"
@@ -144,6 +145,18 @@ for i in 1 2 3; do rot_keys $i | grep -q "$(rot_blob current)" || kb_fail "curre
 "$BROKER" rotate --credential db "${HOSTOPTS[@]}" 2>"$D/err" || kb_fail "rerun with the right known_hosts: $(cat "$D/err")"
 rot_converged "after a refused host key"
 kb_pass "a wrong known_hosts entry refuses the host (exit 1), nothing removed; the rerun converges"
+
+# ---- two jobs at once (local store: the idempotency token makes them share one pending version) ----
+"$BROKER" rotate --credential db "${HOSTOPTS[@]}" >/dev/null 2>"$D/j1.err" &
+p1=$!
+"$BROKER" rotate --credential db "${HOSTOPTS[@]}" >/dev/null 2>"$D/j2.err" &
+p2=$!
+rc1=0 rc2=0
+wait $p1 || rc1=$?
+wait $p2 || rc2=$?
+[ "$rc1" = 0 ] && [ "$rc2" = 0 ] || kb_fail "two concurrent jobs: exits $rc1 $rc2: $(cat "$D/j1.err" "$D/j2.err")"
+rot_converged "two concurrent jobs"
+kb_pass "two concurrent jobs on one credential both succeed and converge"
 
 # ---- usage errors ----
 expect() { # CODE ARGS...
