@@ -36,6 +36,10 @@ int kb_rot_cli_setup(struct kb_ctx *ctx, struct kb_rot_cli *o, const char *what,
 
 	memset(job, 0, sizeof(*job));
 	pthread_mutex_init(&job->lock, NULL);
+	/* The job holds private keys: no core dumps, no ptrace by the same
+	 * user. */
+	if ((r = kb_harden_process()) != KB_OK)
+		return kb_fail(ctx, r, "%s: cannot harden the process", what);
 	if (o->parallel < 1 || o->parallel > KB_ROT_PARALLEL_MAX)
 		return kb_usage_error(ctx, "%s: --parallel must be 1 to %d", what, KB_ROT_PARALLEL_MAX);
 	if ((rc = timeout_ms(ctx, "--connect-timeout", o->connect_timeout, &job->base.connect_timeout_ms)) != 0 ||
