@@ -310,10 +310,13 @@ void kb_rot_host_unset(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb
 	int r;
 
 	kb_rot_mark(job, rc, h, "remove", s, KB_ROT_RUNNING);
-	if ((r = connect_with(job, h, rc->cur->key, false, &h->c_cur)) == KB_OK)
-		r = kb_sshc_authkeys_remove(h->c_cur, rc->pend->key);
+	/* Logged in with that key itself: it is on this host (set passed),
+	 * while the current key may be gone already (the other job may have
+	 * finished). */
+	if ((r = connect_with(job, h, rc->pend->key, false, &h->c_new)) == KB_OK)
+		r = kb_sshc_authkeys_remove(h->c_new, rc->pend->key);
 	if (r != KB_OK) {
-		drop(&h->c_cur);
+		drop(&h->c_new);
 		finish_step(job, rc, h, KB_ROT_REMOVE, t0, r, "removing this job's unused key", rc->pend->fingerprint);
 		return;
 	}
