@@ -58,7 +58,7 @@ struct kb_krl;
 #define KB_REVOKE_MAX_SHARDS 2000
 /* The tail is sealed when it passes this size; shards are packed up to
  * KB_REVOKE_SHARD_TARGET bytes (both below KB_STORE_VALUE_MAX). */
-#define KB_REVOKE_TAIL_MAX (16u * 1024u)
+#define KB_REVOKE_TAIL_MAX (56u * 1024u)
 #define KB_REVOKE_SHARD_TARGET (60u * 1024u)
 #define KB_REVOKE_REASON_MAX 256
 

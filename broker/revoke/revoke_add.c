@@ -365,7 +365,7 @@ int kb_revocations_prune(struct kb_store *s, int64_t now, bool dry_run, struct k
 	r = kb_rev_head_update(s, prune_fn, &a);
 	cache_done(&a.cache);
 	if (r == KB_OK && !dry_run)
-		r = collect_garbage(s, (int64_t)time(NULL), ret);
+		r = collect_garbage(s, now, ret);
 	return r;
 }
 
