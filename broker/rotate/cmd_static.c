@@ -141,6 +141,10 @@ static int run_install(struct kb_ctx *ctx, struct sopts *o, struct kb_rot_job *j
 	int64_t t0 = kb_rot_now_ms();
 	kb_rot_install(job, &rc);
 	int code = kb_rot_cli_finish(ctx, &rc, 1, false, kb_rot_now_ms() - t0, NULL);
+	if (code != KB_EXIT_OK && rc.load.st == KB_ROT_OK)
+		fprintf(stderr, "broker: static: %s is stored but not installed everywhere: fix the targets above, then "
+				"run 'broker static install %s'\n",
+			name, name);
 	kb_rot_cred_done(&rc);
 	(void)o;
 	return code;

@@ -12,7 +12,8 @@
 #    host back: the rerun converges;
 #  - a wrong known_hosts entry refuses that host (exit 1), nothing removed;
 #  - two jobs on the same credential at once both succeed and converge;
-#  - bad command lines: one-line errors, exit 2 / 4.
+#  - bad command lines: one-line errors, exit 2 / 4;
+#  - an install with a host down exits 7 with a hint; static install finishes.
 . "$KB_TESTLIB/common.sh"
 . "$KB_SOURCE_ROOT/tests/rotate/lib.sh"
 
@@ -178,3 +179,17 @@ expect 2 static create "${TARGETS[@]}"
 expect 2 static create y --target "$ME@127.0.0.1:1" -t dsa
 expect 4 static show nosuch
 kb_pass "usage errors: exit codes and one-line messages"
+
+# ---- install with a host down: exit 7 and a hint; static install finishes ----
+rot_agent_load current || kb_fail "load the current key of $CRED"
+kill -STOP "${PIDS[3]}"
+rc=0
+SSH_AUTH_SOCK=$CHECK_SOCK "$BROKER" static create db2 "${TARGETS[@]}" --install "${HOSTOPTS[@]}" --connect-timeout 1 \
+	>/dev/null 2>"$D/i2.err" || rc=$?
+kill -CONT "${PIDS[3]}"
+[ "$rc" = 7 ] || kb_fail "install with a host down: exit $rc, wanted 7: $(cat "$D/i2.err")"
+grep -q "broker static install" "$D/i2.err" || kb_fail "no hint to retry: $(cat "$D/i2.err")"
+SSH_AUTH_SOCK=$CHECK_SOCK "$BROKER" static install db2 "${HOSTOPTS[@]}" 2>"$D/err" || kb_fail "static install: $(cat "$D/err")"
+CRED=keybroker/static/db2
+rot_current_everywhere "static install after a host was down"
+kb_pass "install with a host down: exit 7 with a hint; 'static install' finishes it (logged in through an agent)"
