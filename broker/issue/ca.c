@@ -740,6 +740,7 @@ int kb_ca_promote(struct kb_store *s, bool host, int64_t overlap, int64_t min_ov
 		bool known = strcmp(st.pending, pendver) == 0;
 		if ((r = pick_overlap(overlap, known ? st.pending_overlap : 0, min_overlap, &res->overlap)) != KB_OK)
 			break;
+		pause_point("ca-promote-before-start");
 		kb_strlcpy(st.from, curver, sizeof(st.from));
 		kb_strlcpy(st.to, pendver, sizeof(st.to));
 		st.overlap = res->overlap;

@@ -181,3 +181,24 @@ for ev in '"event":"ca-rotate".*"outcome":"pending-created"' '"event":"ca-rotate
 	grep -q "$ev" "$D/audit/audit.log" || kb_fail "audit log has no line matching $ev"
 done
 kb_pass "every rotation step is in the audit log"
+
+if [ "$BACKEND" = aws ]; then
+	# boto3 sees the same thing: stages on the CA secret, the rotation
+	# state next to it.
+	"$BROKER" ca show >"$D/cur.pub" || kb_fail "ca show"
+	aws_py - "$D/cur.pub" <<'PY' || kb_fail "boto3 view of the rotation"
+import boto3, json, os, sys
+sm = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+cur = sm.get_secret_value(SecretId="keybroker/ca/user", VersionStage="AWSCURRENT")
+ca = json.loads(cur["SecretString"])
+assert ca["kind"] == "keybroker/ssh-ca/v1"
+assert ca["public_key"].split()[1] == open(sys.argv[1]).read().split()[1], "AWSCURRENT is not what ca show prints"
+sm.get_secret_value(SecretId="keybroker/ca/user", VersionStage="AWSPENDING")
+prev = sm.get_secret_value(SecretId="keybroker/ca/user", VersionStage="AWSPREVIOUS")
+st = json.loads(sm.get_secret_value(SecretId="keybroker/ca/user-rotation", VersionStage="AWSCURRENT")["SecretString"])
+assert st["kind"] == "keybroker/ca-rotation/v1"
+p = st["promotion"]
+assert p["to"] == cur["VersionId"] and p["from"] == prev["VersionId"] and p["done"], p
+PY
+	kb_pass "aws: boto3 sees the CA stages and the rotation state"
+fi
