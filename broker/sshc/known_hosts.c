@@ -64,7 +64,7 @@ static bool decode_b64(const char *p, size_t n, uint8_t *out, size_t outmax, siz
 	if (n == 0 || n > (outmax + 2) / 3 * 4)
 		return false;
 	kb_buf_init(&b, outmax);
-	if (kb_buf_put_from_base64(&b, p, n) == 0 && b.len <= outmax) {
+	if (kb_buf_put_from_base64(&b, p, n) == 0 && b.len > 0 && b.len <= outmax) {
 		memcpy(out, b.data, b.len);
 		*ret_len = b.len;
 		ok = true;

@@ -100,8 +100,10 @@ static int one(void)
 		r = kb_sshc_exec(c, args[0], input.len ? input.data : NULL, input.len, &out, &err, &status);
 		if (r == 0) {
 			pthread_mutex_lock(&out_lock);
-			fwrite(out.data, 1, out.len, stdout);
-			fwrite(err.data, 1, err.len, stderr);
+			if (out.len > 0)
+				fwrite(out.data, 1, out.len, stdout);
+			if (err.len > 0)
+				fwrite(err.data, 1, err.len, stderr);
 			fflush(stdout);
 			pthread_mutex_unlock(&out_lock);
 		}
