@@ -107,8 +107,10 @@ struct kb_config *kb_ctx_config(struct kb_ctx *ctx)
 		return ctx->cfg;
 	int r = kb_config_load(ctx->config_path, &ctx->cfg);
 	if (r != 0) {
-		kb_fail(ctx, r, "cannot load configuration");
-		return NULL;
+		/* Nothing can run without its configuration: end here with the
+		 * documented code (4 for a --config file that does not exist)
+		 * rather than each command's generic failure. */
+		exit(kb_fail(ctx, r, "cannot load configuration"));
 	}
 	if ((override_backend && kb_config_set(ctx->cfg, "backend", override_backend, "command line --backend")) ||
 	    (override_policy && kb_config_set(ctx->cfg, "policy", override_policy, "command line --policy"))) {

@@ -4,6 +4,10 @@
  *   AuthorizedKeysCommand /usr/bin/broker authorized-keys %u %f
  *   AuthorizedKeysCommandUser nobody
  *
+ * The metadata is only consulted on an EC2 instance (eic.h: hypervisor
+ * uuid, board asset tag, DMI product uuid, as AWS's scripts decide): on
+ * any other machine 169.254.169.254 could be anyone.
+ *
  * sshd trusts whatever this prints, so: nothing is printed unless every
  * check passed (output is collected and written once at the end), a hard
  * 5 s deadline ends the process whatever it is doing, and errors go to
@@ -38,7 +42,10 @@ static void on_alarm(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: broker authorized-keys [--imds-endpoint URL] [--ca-file FILE] [--ca-path DIR]\n"
-		   "                              [--syslog] USER [FINGERPRINT]\n"
+		   "                              [--sysfs-root DIR] [--syslog] USER [FINGERPRINT]\n"
+		   "Prints the EC2 Instance Connect keys of USER, only on an EC2 instance (told by\n"
+		   "DIR/sys/hypervisor/uuid or DIR/sys/devices/virtual/dmi/id; DIR defaults to\n"
+		   "$BROKER_SYSFS_ROOT, else /).\n"
 		   "sshd: AuthorizedKeysCommand /usr/bin/broker authorized-keys %%u %%f\n");
 }
 
@@ -148,8 +155,9 @@ static void region_of(const char *az, char *out, size_t n)
 }
 
 static int run(const char *user, const char *fingerprint, const char *endpoint, const struct kb_eic_trust *trust,
-	       struct kb_buf *out, unsigned *count)
+	       const char *sysfs_root, struct kb_buf *out, unsigned *count)
 {
+	struct kb_eic_host host;
 	struct kb_imds imds;
 	struct staples staples = { 0 };
 	struct kb_buf chain, keys;
@@ -159,12 +167,24 @@ static int run(const char *user, const char *fingerprint, const char *endpoint, 
 
 	kb_buf_init(&chain, KB_EIC_CHAIN_MAX);
 	kb_buf_init(&keys, KB_EIC_KEYS_MAX);
+	memset(&imds, 0, sizeof(imds));
+	/* Not an instance: no metadata request at all, nothing printed. */
+	if ((r = kb_eic_host_probe(sysfs_root, &host)) != 0)
+		goto out;
+	if (host.verdict == KB_EIC_HOST_NOT_EC2) {
+		kb_warn("EC2 Instance Connect: not an EC2 instance (%s); no keys offered", host.why);
+		goto out;
+	}
 	if ((r = kb_imds_open(&imds, endpoint, kb_monotonic_ms() + (DEADLINE_S - 1) * 1000)) != 0)
 		goto out;
 	if ((r = kb_imds_get_string(&imds, "instance-id", 64, &instance)) != 0)
 		goto out;
 	if (!valid_instance(instance)) {
 		r = kb_err_set(KB_ERR_INVALID, "metadata instance id is malformed");
+		goto out;
+	}
+	if (!kb_eic_host_confirm(&host, instance)) {
+		kb_warn("EC2 Instance Connect: not this EC2 instance (%s); no keys offered", host.why);
 		goto out;
 	}
 	/* No keys for this user: nothing to print, not an error. */
@@ -215,11 +235,12 @@ int cmd_authorized_keys(struct kb_ctx *ctx, int argc, char **argv)
 		{ "ca-file", required_argument, NULL, 'f' },
 		{ "ca-path", required_argument, NULL, 'p' },
 		{ "syslog", no_argument, NULL, 's' },
+		{ "sysfs-root", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kb_eic_trust trust = { 0 };
-	const char *endpoint = NULL, *user, *fingerprint = NULL;
+	const char *endpoint = NULL, *user, *fingerprint = NULL, *sysfs = NULL;
 	struct kb_buf out;
 	unsigned count = 0;
 	int c, r;
@@ -234,6 +255,7 @@ int cmd_authorized_keys(struct kb_ctx *ctx, int argc, char **argv)
 		case 'f': trust.ca_file = optarg; break;
 		case 'p': trust.ca_path = optarg; break;
 		case 's': kb_log_use_syslog(1); break;
+		case 'r': sysfs = optarg; break;
 		case 'h': usage(stdout); return KB_EXIT_OK;
 		default: usage(stderr); return KB_EXIT_USAGE;
 		}
@@ -255,7 +277,7 @@ int cmd_authorized_keys(struct kb_ctx *ctx, int argc, char **argv)
 		return KB_EXIT_OK;
 
 	kb_buf_init(&out, KB_EIC_KEYS_MAX);
-	r = run(user, fingerprint, endpoint, &trust, &out, &count);
+	r = run(user, fingerprint, endpoint, &trust, kb_eic_sysfs_root(sysfs), &out, &count);
 	if (r != 0) {
 		const char *d = kb_err_detail();
 		kb_error("EC2 Instance Connect: no keys trusted for %s: %s%s%s", user, kb_err_str(r), d[0] ? ": " : "", d);

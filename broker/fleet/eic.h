@@ -23,6 +23,7 @@
 #define KB_FLEET_EIC_H
 
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,5 +72,32 @@ struct kb_eic_trust {
 int kb_eic_verify_signer(const char *chain_pem, size_t len, const char *expected_cn,
 			 const struct kb_eic_trust *trust, const struct kb_eic_staple *staples,
 			 size_t nstaples, EVP_PKEY **ret_key);
+
+/* Whether this machine is an EC2 instance, decided before the metadata is
+ * trusted (a non-EC2 machine could reach a fake 169.254.169.254), from the
+ * evidence AWS's eic_curl_authorized_keys accepts:
+ *   /sys/hypervisor/uuid present (Xen): it must start with "ec2";
+ *   else /sys/devices/virtual/dmi/id/board_asset_tag present (Nitro): it
+ *     must be the instance id the metadata reports;
+ *   else /sys/devices/virtual/dmi/id/product_uuid, when readable (root
+ *     only), starting with "EC2";
+ *   else: not an instance.
+ * Paths are below root: "" (the real /sys), else --sysfs-root or
+ * $BROKER_SYSFS_ROOT (tests). */
+#define KB_EIC_HOST_VALUE_MAX 128u
+enum kb_eic_host_verdict { KB_EIC_HOST_NOT_EC2 = 0, KB_EIC_HOST_EC2, KB_EIC_HOST_IF_INSTANCE };
+struct kb_eic_host {
+	enum kb_eic_host_verdict verdict;
+	char asset_tag[KB_EIC_HOST_VALUE_MAX]; /* for KB_EIC_HOST_IF_INSTANCE */
+	char why[320];                         /* the evidence, for the log */
+};
+/* The root to use: given (a command-line option), else $BROKER_SYSFS_ROOT,
+ * else "" ("/" counts as ""). */
+const char *kb_eic_sysfs_root(const char *given);
+/* Reads the evidence (no network).  KB_ERR_INVALID for a relative root. */
+int kb_eic_host_probe(const char *root, struct kb_eic_host *h);
+/* Settles KB_EIC_HOST_IF_INSTANCE with the metadata's instance id; true
+ * when the machine is an EC2 instance. */
+bool kb_eic_host_confirm(struct kb_eic_host *h, const char *instance_id);
 
 #endif

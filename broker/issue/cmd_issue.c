@@ -1,10 +1,16 @@
 /* broker issue --role R [--principal P]... [--ttl D] [--type T] [--name ID]
  *              [--host H] [--agent SOCKET | --no-agent] [--out FILE]
  *              [--socket PATH | --no-daemon] [--json]
+ *              [--push-ec2 [--terraform-state FILE] [--group G] [--instance-id ID]...
+ *               [--os-user USER] [--parallel N]]
  *
  * Uses the broker daemon when its socket is given (--socket, BROKER_SOCKET)
  * or exists at the configured path; otherwise runs the pipeline in-process
- * as the current user. */
+ * as the current user.
+ *
+ * --push-ec2 also pushes the issued key's public key with EC2 Instance
+ * Connect to the selected instances (fleet/ec2_issue.h); it always runs
+ * in-process, with the policy gate before anything is issued. */
 #include "commands.h"
 
 #include <errno.h>
@@ -23,12 +29,16 @@
 
 #include "cert/cert.h"
 #include "config.h"
+#include "fleet/ec2_issue.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/util.h"
+#include "fleet/fleet.h"
 #include "issue.h"
 #include "requester.h"
 #include "serve_client.h"
+
+#define KB_ISSUE_MAX_IDS 1024
 
 struct opts {
 	struct kb_serve_request rq; /* role, principals, ttl, key_type, name, host */
@@ -37,6 +47,12 @@ struct opts {
 	const char *out;
 	const char *socket;
 	bool no_daemon;
+	/* --push-ec2 */
+	bool push_ec2;
+	const char *state, *group, *os_user;
+	const char *ids[KB_ISSUE_MAX_IDS];
+	size_t nids;
+	unsigned parallel;
 };
 
 struct deliver_state {
@@ -100,7 +116,8 @@ out:
 }
 
 static void print_result(struct kb_ctx *ctx, json_t *cred, const char *secret, const char *backend,
-			 const char *version, const struct deliver_state *st, const char *out, const char *via)
+			 const char *version, const struct deliver_state *st, const char *out, const char *via,
+			 json_t *extra)
 {
 	const char *key_id = json_string_value(json_object_get(cred, "key_id"));
 	json_int_t serial = json_integer_value(json_object_get(cred, "serial"));
@@ -128,6 +145,8 @@ static void print_result(struct kb_ctx *ctx, json_t *cred, const char *secret, c
 			json_object_set_new(j, "agent_replaced", json_boolean(st->load.replaced));
 		}
 		json_object_set_new(j, "out", out ? json_string(out) : json_null());
+		if (extra != NULL)
+			json_object_update(j, extra);
 		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(j);
 		if (s)
@@ -206,7 +225,7 @@ static int via_daemon(struct kb_ctx *ctx, struct opts *o, const char *path)
 		goto out;
 	}
 	print_result(ctx, cred, secret ? secret : "?", json_string_value(json_object_get(j, "backend")),
-		     json_string_value(json_object_get(j, "version")), &st, o->out, "daemon");
+		     json_string_value(json_object_get(j, "version")), &st, o->out, "daemon", NULL);
 	rc = KB_EXIT_OK;
 out:
 	kb_agent_load_done(&st.load);
@@ -253,7 +272,7 @@ static int in_process(struct kb_ctx *ctx, struct opts *o, struct kb_config *cfg)
 		goto out;
 	}
 	json_t *cred = json_loadb((const char *)kb_buf_ptr(&res.credential), kb_buf_remaining(&res.credential), 0, NULL);
-	print_result(ctx, cred, res.secret_name, res.backend, res.version, &st, o->out, "in-process");
+	print_result(ctx, cred, res.secret_name, res.backend, res.version, &st, o->out, "in-process", NULL);
 	json_decref(cred);
 	rc = KB_EXIT_OK;
 out:
@@ -261,6 +280,76 @@ out:
 	kb_issue_result_done(&res);
 	kb_issue_ctx_done(&ic);
 	kb_requester_done(&who);
+	return rc;
+}
+
+
+/* --push-ec2: issue under the EC2 Instance Connect gate, load the agent
+ * (certificate and plain key), push, report per host. */
+static int push_ec2(struct kb_ctx *ctx, struct opts *o)
+{
+	struct kb_ec2_select_opts so = { .state = o->state, .group = o->group, .ids = o->ids, .nids = o->nids };
+	struct kb_ec2_selection sel = { 0 };
+	struct kb_ec2_issue_push ip = {
+		.role = o->rq.role, .principals = (const char *const *)o->rq.principals,
+		.nprincipals = o->rq.nprincipals, .ttl = o->rq.ttl, .key_type = o->rq.key_type,
+		.identity = o->rq.name, .agent = o->no_agent ? NULL : o->agent, .via = "cli", .sel = &sel,
+		.push = { .os_user = o->os_user, .parallel = o->parallel },
+	};
+	char *cache = NULL, *keyfile = NULL;
+	json_t *extra = NULL;
+	int r, rc = KB_EXIT_FAILURE;
+
+	if ((r = kb_ec2_select(&so, &sel)) != KB_OK) {
+		rc = r == KB_ERR_ARGS ? kb_usage_error(ctx, "issue --push-ec2: %s", kb_err_detail())
+				      : kb_fail(ctx, r, "issue --push-ec2");
+		goto out;
+	}
+	/* The push cache only saves work; without a place for it, push anyway. */
+	ip.push.cache_path = cache = kb_ec2_default_cache_path();
+	r = kb_ec2_issue_and_push(ctx, &ip);
+	if (!ip.issued) {
+		rc = kb_exit_for(r);
+		goto out;
+	}
+	int out_r = KB_OK;
+	if (o->out && (out_r = write_out(o->out, ip.res.key, ip.res.key_id)) != KB_OK)
+		kb_fail(ctx, out_r, "issued %s but cannot write %s", ip.res.key_id, o->out);
+	else if (o->out)
+		keyfile = kb_asprintf("%s.pub", o->out);
+	struct deliver_state st = { .o = o, .load = ip.load, .loaded = ip.loaded };
+	json_t *cred = json_loadb((const char *)kb_buf_ptr(&ip.res.credential), kb_buf_remaining(&ip.res.credential), 0,
+				  NULL);
+	if (ctx->json) {
+		extra = json_pack("{s:{s:s, s:s, s:i, s:o}}", "ec2_push", "os_user", ip.os_user, "public_key_fingerprint",
+				  ip.fingerprint, "failed", (int)ip.failed, "hosts",
+				  kb_ec2_results_json(&sel, ip.os_user, ip.fingerprint));
+	}
+	print_result(ctx, cred, ip.res.secret_name, ip.res.backend, ip.res.version, &st, o->out, "in-process", extra);
+	json_decref(cred);
+	if (!ctx->json) {
+		if (ip.plain_loaded)
+			printf("  plain key:   in the agent too, for EC2 Instance Connect (same lifetime)\n");
+		printf("  ec2 push:    %s as %s to %zu instance%s\n", ip.fingerprint, ip.os_user, sel.n,
+		       sel.n == 1 ? "" : "s");
+		kb_ec2_results_print(&sel, ip.os_user, ip.fingerprint);
+	}
+	if (ip.failed > 0) {
+		fprintf(stderr, "broker: the credential %s stays issued%s (its certificate is valid where the broker CA "
+				"is trusted)\n", ip.res.key_id, ip.loaded ? " and in the agent" : "");
+		kb_ec2_print_retry(&sel, o->rq.role, ip.os_user, keyfile);
+		rc = kb_exit_for(ip.push_err);
+		if (rc == KB_EXIT_OK)
+			rc = KB_EXIT_FAILURE;
+		goto out;
+	}
+	rc = r != KB_OK ? kb_exit_for(r) : out_r != KB_OK ? kb_exit_for(out_r) : KB_EXIT_OK;
+out:
+	json_decref(extra);
+	free(keyfile);
+	free(cache);
+	kb_ec2_issue_push_done(&ip);
+	kb_ec2_selection_done(&sel);
 	return rc;
 }
 
@@ -273,10 +362,15 @@ int cmd_issue(struct kb_ctx *ctx, int argc, char **argv)
 		{ "agent", required_argument, NULL, 'a' },  { "no-agent", no_argument, NULL, 'A' },
 		{ "out", required_argument, NULL, 'o' },    { "socket", required_argument, NULL, 's' },
 		{ "no-daemon", no_argument, NULL, 'D' },    { "help", no_argument, NULL, 'h' },
+		{ "push-ec2", no_argument, NULL, 'E' },     { "terraform-state", required_argument, NULL, 'S' },
+		{ "group", required_argument, NULL, 'g' },  { "instance-id", required_argument, NULL, 'i' },
+		{ "os-user", required_argument, NULL, 'u' }, { "parallel", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char *principals[KB_SERVE_MAX_PRINCIPALS];
-	struct opts o = { .rq = { .principals = principals } };
+	struct opts o = { .rq = { .principals = principals }, .parallel = 8 };
+	bool push_opts = false;
+	uint64_t par;
 	int c;
 
 	optind = 0;
@@ -291,6 +385,22 @@ int cmd_issue(struct kb_ctx *ctx, int argc, char **argv)
 		case 'o': o.out = optarg; break;
 		case 's': o.socket = optarg; break;
 		case 'D': o.no_daemon = true; break;
+		case 'E': o.push_ec2 = true; break;
+		case 'S': o.state = optarg; push_opts = true; break;
+		case 'g': o.group = optarg; push_opts = true; break;
+		case 'u': o.os_user = optarg; push_opts = true; break;
+		case 'i':
+			if (o.nids == KB_ISSUE_MAX_IDS)
+				return kb_usage_error(ctx, "more than %d --instance-id options", KB_ISSUE_MAX_IDS);
+			o.ids[o.nids++] = optarg;
+			push_opts = true;
+			break;
+		case 'P':
+			if (kb_parse_u64(optarg, KB_EC2_MAX_PARALLEL, &par) != KB_OK || par == 0)
+				return kb_usage_error(ctx, "--parallel takes 1 to %d", KB_EC2_MAX_PARALLEL);
+			o.parallel = (unsigned)par;
+			push_opts = true;
+			break;
 		case 'n':
 			if (o.rq.nprincipals == KB_SERVE_MAX_PRINCIPALS)
 				return kb_usage_error(ctx, "too many --principal options");
@@ -303,7 +413,14 @@ int cmd_issue(struct kb_ctx *ctx, int argc, char **argv)
 		case 'h':
 			printf("usage: broker issue --role ROLE [--principal P]... [--ttl DURATION] [--type KEYTYPE]\n"
 			       "                    [--name IDENTITY] [--host HOST] [--agent SOCKET | --no-agent]\n"
-			       "                    [--out FILE] [--socket PATH | --no-daemon] [--json]\n");
+			       "                    [--out FILE] [--socket PATH | --no-daemon] [--json]\n"
+			       "                    [--push-ec2 [--terraform-state FILE] [--group GROUP]\n"
+			       "                     [--instance-id ID]... [--os-user USER] [--parallel N]]\n"
+			       "  --push-ec2 also pushes the issued key with EC2 Instance Connect to every instance of\n"
+			       "  the Terraform state (default $BROKER_TF_STATE; --group: one inventory group) and/or\n"
+			       "  each --instance-id, as USER (default: the role's first principal).  The role must set\n"
+			       "  ec2_instance_connect and allow USER on every host; this is checked before issuing.\n"
+			       "  AWS settings: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_EC2_INSTANCE_CONNECT.\n");
 			return KB_EXIT_OK;
 		default:
 			return KB_EXIT_USAGE;
@@ -317,6 +434,24 @@ int cmd_issue(struct kb_ctx *ctx, int argc, char **argv)
 		return kb_usage_error(ctx, "--agent and --no-agent exclude each other");
 	if (o.socket && o.no_daemon)
 		return kb_usage_error(ctx, "--socket and --no-daemon exclude each other");
+	if (push_opts && !o.push_ec2)
+		return kb_usage_error(ctx, "--terraform-state, --group, --instance-id, --os-user and --parallel go with "
+					   "--push-ec2");
+	if (o.push_ec2) {
+		if (o.state == NULL && o.nids == 0) {
+			const char *env = getenv("BROKER_TF_STATE");
+			o.state = env && *env ? env : NULL;
+		}
+		if (o.state == NULL && o.nids == 0)
+			return kb_usage_error(ctx, "--push-ec2: which instances? give --terraform-state FILE (or set "
+						   "BROKER_TF_STATE) and/or --instance-id ID");
+		if (o.os_user && !kb_fleet_valid_os_user(o.os_user))
+			return kb_usage_error(ctx, "--os-user '%s' is not a valid OS user name (1-32 characters: letters, "
+						   "digits, '.', '_', '-', '@')", o.os_user);
+		if (o.socket)
+			return kb_usage_error(ctx, "--push-ec2 issues in-process (the policy gate runs before issuing); "
+						   "it does not go through the broker daemon: drop --socket");
+	}
 	if (o.rq.name && !kb_issue_identity_valid(o.rq.name))
 		return kb_usage_error(ctx, "bad --name '%s': 1-64 of A-Z a-z 0-9 _ . @ -", o.rq.name);
 	struct kb_config *cfg = kb_ctx_config(ctx);
@@ -330,6 +465,12 @@ int cmd_issue(struct kb_ctx *ctx, int argc, char **argv)
 							   "$(broker-agent -s)), or use --agent SOCKET, --no-agent or --out FILE");
 			o.no_agent = true;
 		}
+	}
+	if (o.push_ec2) {
+		if (o.no_agent && o.out == NULL)
+			return kb_usage_error(ctx, "--push-ec2 with --no-agent needs --out FILE: the pushed key must be "
+						   "usable by someone");
+		return push_ec2(ctx, &o);
 	}
 	/* The daemon: explicit socket, BROKER_SOCKET, or an existing socket at
 	 * the configured path. */

@@ -1,5 +1,6 @@
-/* broker revoke --serial N | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE
- *               [--reason TEXT] [--agent SOCKET | --no-agent]
+/* broker revoke --serial N... | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE | --cert CERTFILE
+ *               [--ca CAFILE] [--reason TEXT] [--agent SOCKET | --no-agent]
+ * broker revoke --prune [--dry-run]
  *
  * Records the revocation in the backend (keybroker/revocations), writes an
  * audit line and removes matching identities from the local agent.
@@ -28,14 +29,20 @@
 #include "issue/issue.h"
 #include "issue/requester.h"
 #include "revoke.h"
+#include "revoke_int.h"
 #include "store/store.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: broker revoke (--serial N | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE)\n"
+	fprintf(f, "usage: broker revoke (--serial N [--serial N]... | --key-id ID | --identity [ROLE/]NAME |\n"
+		   "                      --key PUBFILE | --cert CERTFILE) [--ca CAFILE]\n"
 		   "                     [--reason TEXT] [--agent SOCKET | --no-agent] [--json]\n"
+		   "       broker revoke --prune [--dry-run] [--json]\n"
 		   "Records the revocation in the backend (%s), audits it and removes matching\n"
-		   "identities from the agent ($SSH_AUTH_SOCK).  Then run 'broker krl publish -f FILE'.\n",
+		   "identities from the agent ($SSH_AUTH_SOCK).  Then run 'broker krl publish -f FILE'.\n"
+		   "--serial and --key-id apply to the user CA (every CA in its bundle) unless --ca names one.\n"
+		   "--prune drops revocations of certificates that have expired (never key revocations,\n"
+		   "never entries without a recorded expiry).\n",
 		   KB_REVOCATIONS_SECRET);
 }
 
@@ -61,6 +68,12 @@ static int plain_public(const struct kb_key *k, struct kb_key **ret)
 	if (r == KB_OK)
 		kb_key_drop_cert(*ret);
 	return r;
+}
+
+/* The certificate's expiry for prune (0: never / unknown). */
+static int64_t expiry(const struct kb_cert *c)
+{
+	return c->valid_before < (uint64_t)INT64_MAX ? (int64_t)c->valid_before : 0;
 }
 
 /* keybroker/<role>/<id> names matching "[ROLE/]NAME". */
@@ -127,6 +140,7 @@ static int load_identity(struct kb_store *s, const char *secret, struct target *
 	r = plain_public(k, &t->key);
 	if (r == KB_OK && c != NULL) {
 		t->rev.serial = c->serial;
+		t->rev.valid_before = expiry(c);
 		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
 			r = KB_ERR_NOMEM;
 		if (r == KB_OK)
@@ -138,16 +152,21 @@ static int load_identity(struct kb_store *s, const char *secret, struct target *
 	return r;
 }
 
-static int load_keyfile(const char *path, struct target *t)
+static int load_keyfile(const char *path, bool want_cert, struct target *t)
 {
 	struct kb_key *k = NULL;
 	int r = ct_load_public(path, &k, NULL);
 	if (r != KB_OK)
 		return r;
 	const struct kb_cert *c = kb_key_cert(k);
+	if (c == NULL && want_cert) {
+		kb_key_free(k);
+		return kb_err_set(KB_ERR_INVALID, "%s is not a certificate (use --key for a plain key)", path);
+	}
 	if (c != NULL) {
 		/* A certificate: by serial under its CA, as ssh-keygen -k does. */
 		t->rev.serial = c->serial;
+		t->rev.valid_before = expiry(c);
 		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
 			r = KB_ERR_NOMEM;
 		if (r == KB_OK)
@@ -225,23 +244,131 @@ static void describe(const struct target *t, char *out, size_t n)
 	}
 }
 
+/* The CAs a --serial / --key-id revocation applies to: the --ca file, or
+ * the user CA. */
+static int load_cas(struct kb_store *store, const char *cafile, struct kb_key ***ret, size_t *ret_n)
+{
+	struct kb_key **v = calloc(1, sizeof(*v)), *k = NULL;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (v == NULL)
+		return KB_ERR_NOMEM;
+	if (cafile != NULL) {
+		if ((r = ct_load_public(cafile, &k, NULL)) == KB_OK && kb_key_cert(k) != NULL)
+			r = kb_err_set(KB_ERR_INVALID, "%s is a certificate; --ca wants the CA's public key", cafile);
+		if (r != KB_OK) {
+			kb_key_free(k);
+			free(v);
+			return r;
+		}
+		v[0] = k;
+	} else {
+		struct kb_key *priv = NULL;
+		r = kb_ca_load(store, false, &priv);
+		if (r == KB_OK)
+			r = kb_key_dup_public(priv, &v[0]);
+		kb_key_free(priv);
+		if (r != KB_OK) {
+			free(v);
+			return r;
+		}
+	}
+	*ret = v;
+	*ret_n = 1;
+	return KB_OK;
+}
+
+/* Audit lines: one per target for a few, batches of BATCH for many. */
+#define FEW 16
+#define BATCH 200
+
+static int audit_targets(struct kb_ctx *ctx, struct kb_audit *audit, const struct kb_requester *who,
+			 struct target *t, size_t nt, int result, const char *reason, json_t *out)
+{
+	for (size_t i = 0; i < nt; i += nt <= FEW ? 1 : BATCH) {
+		size_t end = nt <= FEW ? i + 1 : (i + BATCH < nt ? i + BATCH : nt);
+		char what[512];
+		uint64_t seq = 0;
+		json_t *e, *arr = json_array();
+		size_t added = 0;
+		for (size_t j = i; j < end; j++) {
+			json_t *tj = target_json(&t[j]);
+			added += t[j].added;
+			json_array_append_new(arr, tj);
+		}
+		if (nt <= FEW)
+			describe(&t[i], what, sizeof(what));
+		else
+			snprintf(what, sizeof(what), "%zu targets (%zu-%zu of %zu)", end - i, i + 1, end, nt);
+		e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "event", "revoke", "via", "cli", "requester", who->user, "what",
+			      what, "outcome",
+			      result != KB_OK ? "failed" : added == end - i ? "revoked" : added == 0 ? "already-revoked" : "revoked-some");
+		if (nt <= FEW) {
+			json_object_update(e, json_array_get(arr, 0));
+			json_object_del(e, "already_revoked");
+		} else {
+			json_object_set(e, "targets", arr);
+		}
+		if (reason)
+			json_object_set_new(e, "reason", json_string(reason));
+		int ar = kb_audit_append(audit, e, &seq);
+		json_decref(e);
+		if (result != KB_OK) {
+			json_decref(arr);
+			return kb_fail(ctx, result, "cannot record the revocation of %s", what);
+		}
+		if (ar != KB_OK) {
+			json_decref(arr);
+			return kb_fail(ctx, ar, "revocation of %s recorded but its audit line could not be written", what);
+		}
+		size_t k;
+		json_t *tj;
+		json_array_foreach(arr, k, tj) {
+			json_object_set_new(tj, "audit_seq", json_integer((json_int_t)seq));
+			json_array_append(out, tj);
+		}
+		json_decref(arr);
+		if (!ctx->json && ctx->verbosity >= 0 && nt <= FEW)
+			fprintf(stderr, "broker: %s %s (audit #%llu)\n", t[i].added ? "revoked" : "already revoked:", what,
+				(unsigned long long)seq);
+	}
+	if (!ctx->json && ctx->verbosity >= 0 && nt > FEW) {
+		size_t added = 0;
+		for (size_t i = 0; i < nt; i++)
+			added += t[i].added;
+		fprintf(stderr, "broker: revoked %zu, %zu already revoked\n", added, nt - added);
+	}
+	return KB_EXIT_OK;
+}
+
 int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_SERIAL = 256, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_REASON, OPT_AGENT, OPT_NOAGENT };
+	enum { OPT_SERIAL = 256, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_CERT, OPT_CA, OPT_REASON, OPT_AGENT, OPT_NOAGENT,
+	       OPT_PRUNE, OPT_DRYRUN };
 	static const struct option longopts[] = {
 		{ "serial", required_argument, NULL, OPT_SERIAL }, { "key-id", required_argument, NULL, OPT_KEYID },
 		{ "identity", required_argument, NULL, OPT_IDENTITY }, { "key", required_argument, NULL, OPT_KEY },
+		{ "cert", required_argument, NULL, OPT_CERT }, { "ca", required_argument, NULL, OPT_CA },
 		{ "reason", required_argument, NULL, OPT_REASON }, { "agent", required_argument, NULL, OPT_AGENT },
-		{ "no-agent", no_argument, NULL, OPT_NOAGENT }, { "json", no_argument, NULL, 'j' },
+		{ "no-agent", no_argument, NULL, OPT_NOAGENT }, { "prune", no_argument, NULL, OPT_PRUNE },
+		{ "dry-run", no_argument, NULL, OPT_DRYRUN }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	const char *serial = NULL, *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL;
+	const char *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL, *cafile = NULL;
 	const char *sock = getenv("SSH_AUTH_SOCK");
+	uint64_t *serials = NULL;
+	size_t nserials = 0;
+	bool want_cert = false, prune = false, dry_run = false;
 	struct target *t = NULL;
-	size_t nt = 0, nforms = 0;
+	size_t nt = 0, nforms = 0, ncas = 0;
+	struct kb_key **cas = NULL;
 	struct kb_store *store = NULL;
 	struct kb_audit *audit = NULL;
 	struct kb_requester who = { 0 };
+	struct kb_revocation *revs = NULL;
+	bool *added = NULL;
 	char **secrets = NULL;
 	size_t nsecrets = 0;
 	int opt, r, rc = KB_EXIT_FAILURE;
@@ -250,40 +377,75 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case OPT_SERIAL: serial = optarg; nforms++; break;
+		case OPT_SERIAL: {
+			uint64_t sn = 0;
+			if (kb_parse_u64(optarg, UINT64_MAX, &sn) != KB_OK || sn == 0) {
+				free(serials);
+				return kb_usage_error(ctx, "revoke: invalid --serial \"%s\" (a non-zero decimal number)", optarg);
+			}
+			uint64_t *v = realloc(serials, (nserials + 1) * sizeof(*v));
+			if (v == NULL) {
+				free(serials);
+				return kb_fail(ctx, KB_ERR_NOMEM, "revoke");
+			}
+			serials = v;
+			if (nserials++ == 0)
+				nforms++;
+			serials[nserials - 1] = sn;
+			break;
+		}
 		case OPT_KEYID: key_id = optarg; nforms++; break;
 		case OPT_IDENTITY: identity = optarg; nforms++; break;
 		case OPT_KEY: keyfile = optarg; nforms++; break;
+		case OPT_CERT: keyfile = optarg; want_cert = true; nforms++; break;
+		case OPT_CA: cafile = optarg; break;
 		case OPT_REASON: reason = optarg; break;
 		case OPT_AGENT: sock = optarg; break;
 		case OPT_NOAGENT: sock = NULL; break;
+		case OPT_PRUNE: prune = true; break;
+		case OPT_DRYRUN: dry_run = true; break;
 		case 'j': ctx->json = true; break;
-		case 'h': usage(stdout); return KB_EXIT_OK;
+		case 'h': free(serials); usage(stdout); return KB_EXIT_OK;
 		default:
+			free(serials);
 			return kb_usage_error(ctx, "revoke: unknown or incomplete option '%s' (see broker revoke --help)",
 					      argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return kb_usage_error(ctx, "revoke: unexpected argument '%s'", argv[optind]);
-	if (nforms != 1)
-		return kb_usage_error(ctx, "revoke: give exactly one of --serial, --key-id, --identity, --key");
-	uint64_t sn = 0;
-	if (serial != NULL && (kb_parse_u64(serial, UINT64_MAX, &sn) != KB_OK || sn == 0))
-		return kb_usage_error(ctx, "revoke: invalid --serial \"%s\" (a non-zero decimal number)", serial);
-	if (key_id != NULL && (*key_id == '\0' || strlen(key_id) > KB_KRL_KEY_ID_MAX))
-		return kb_usage_error(ctx, "revoke: invalid --key-id (1-%d characters)", KB_KRL_KEY_ID_MAX);
-	if (reason != NULL && strlen(reason) > KB_REVOKE_REASON_MAX)
-		return kb_usage_error(ctx, "revoke: --reason is longer than %d characters", KB_REVOKE_REASON_MAX);
+		rc = kb_usage_error(ctx, "revoke: unexpected argument '%s'", argv[optind]);
+	else if (prune && (nforms != 0 || cafile || reason))
+		rc = kb_usage_error(ctx, "revoke: --prune takes only --dry-run and --json");
+	else if (dry_run && !prune)
+		rc = kb_usage_error(ctx, "revoke: --dry-run goes with --prune");
+	else if (!prune && nforms != 1)
+		rc = kb_usage_error(ctx, "revoke: give exactly one of --serial, --key-id, --identity, --key, --cert");
+	else if (cafile != NULL && nserials == 0 && key_id == NULL)
+		rc = kb_usage_error(ctx, "revoke: --ca goes with --serial or --key-id");
+	else if (key_id != NULL && (*key_id == '\0' || strlen(key_id) > KB_KRL_KEY_ID_MAX))
+		rc = kb_usage_error(ctx, "revoke: invalid --key-id (1-%d characters)", KB_KRL_KEY_ID_MAX);
+	else if (reason != NULL && strlen(reason) > KB_REVOKE_REASON_MAX)
+		rc = kb_usage_error(ctx, "revoke: --reason is longer than %d characters", KB_REVOKE_REASON_MAX);
+	else
+		rc = KB_EXIT_OK;
+	if (rc != KB_EXIT_OK) {
+		free(serials);
+		return rc;
+	}
+	rc = KB_EXIT_FAILURE;
 
 	struct kb_config *cfg = kb_ctx_config(ctx);
 	if (cfg == NULL)
-		return KB_EXIT_FAILURE;
+		goto out;
 	const char *log = kb_config_get(cfg, "audit.log");
-	if (log == NULL)
-		return kb_fail(ctx, KB_ERR_INVALID, "no audit log configured (audit.log); revocations are always audited");
-	if ((r = kb_requester_from_uid(getuid(), &who)) != KB_OK)
-		return kb_fail(ctx, r, "cannot resolve the calling user");
+	if (log == NULL) {
+		rc = kb_fail(ctx, KB_ERR_INVALID, "no audit log configured (audit.log); revocations are always audited");
+		goto out;
+	}
+	if ((r = kb_requester_from_uid(getuid(), &who)) != KB_OK) {
+		rc = kb_fail(ctx, r, "cannot resolve the calling user");
+		goto out;
+	}
 	if ((r = kb_audit_open(log, kb_config_get(cfg, "audit.key"), &audit)) != KB_OK) {
 		rc = kb_fail(ctx, r, "cannot open the audit log %s", log);
 		goto out;
@@ -292,16 +454,23 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		rc = kb_fail(ctx, r, "cannot open the %s backend", kb_config_get(cfg, "backend"));
 		goto out;
 	}
+	if (prune) {
+		rc = kb_rev_cmd_prune(ctx, store, audit, who.user, dry_run);
+		goto out;
+	}
 
 	/* Resolve what to revoke before anything is written. */
-	if (identity != NULL) {
-		if ((r = find_identity(store, identity, &secrets, &nsecrets)) != KB_OK) {
-			rc = kb_fail(ctx, r, "revoke");
-			goto out;
-		}
+	if (identity != NULL && (r = find_identity(store, identity, &secrets, &nsecrets)) != KB_OK) {
+		rc = kb_fail(ctx, r, "revoke");
+		goto out;
 	}
-	nt = identity ? nsecrets : 1;
-	if ((t = calloc(nt, sizeof(*t))) == NULL) {
+	if ((nserials > 0 || key_id != NULL) && (r = load_cas(store, cafile, &cas, &ncas)) != KB_OK) {
+		rc = kb_fail(ctx, r, "revoke: %s", cafile ? cafile : "cannot read the user CA");
+		goto out;
+	}
+	nt = identity ? nsecrets : nserials > 0 ? nserials * ncas : key_id ? ncas : 1;
+	if ((t = calloc(nt, sizeof(*t))) == NULL || (revs = calloc(nt, sizeof(*revs))) == NULL ||
+	    (added = calloc(nt, sizeof(*added))) == NULL) {
 		rc = kb_fail(ctx, KB_ERR_NOMEM, "revoke");
 		goto out;
 	}
@@ -309,19 +478,15 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		if (identity != NULL)
 			r = load_identity(store, secrets[i], &t[i]);
 		else if (keyfile != NULL)
-			r = load_keyfile(keyfile, &t[i]);
+			r = load_keyfile(keyfile, want_cert, &t[i]);
 		else {
-			struct kb_key *priv = NULL;
-			r = kb_ca_load(store, false, &priv);
-			if (r == KB_OK)
-				r = kb_key_dup_public(priv, &t[i].ca);
-			kb_key_free(priv);
-			t[i].rev.serial = sn;
+			r = kb_key_dup_public(cas[i % ncas], &t[i].ca);
+			t[i].rev.serial = nserials ? serials[i / ncas] : 0;
 			if (r == KB_OK && key_id != NULL && (t[i].key_id = strdup(key_id)) == NULL)
 				r = KB_ERR_NOMEM;
 		}
 		if (r != KB_OK) {
-			rc = kb_fail(ctx, r, "revoke: %s", identity ? secrets[i] : keyfile ? keyfile : "cannot read the user CA");
+			rc = kb_fail(ctx, r, "revoke: %s", identity ? secrets[i] : keyfile ? keyfile : "revoke");
 			goto out;
 		}
 		t[i].rev.ca = t[i].ca;
@@ -330,41 +495,16 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		t[i].rev.identity = t[i].identity;
 		t[i].rev.requester = who.user;
 		t[i].rev.reason = reason;
+		revs[i] = t[i].rev;
 	}
 
+	r = kb_revocations_add_many(store, revs, nt, added);
+	for (size_t i = 0; i < nt; i++)
+		t[i].added = added[i];
 	json_t *arr = json_array();
-	for (size_t i = 0; i < nt; i++) {
-		char what[512];
-		json_t *e;
-		uint64_t seq = 0;
-		r = kb_revocations_add(store, &t[i].rev, &t[i].added);
-		describe(&t[i], what, sizeof(what));
-		e = json_pack("{s:s,s:s,s:s,s:s,s:s}", "event", "revoke", "via", "cli", "requester", who.user,
-			      "what", what, "outcome", r != KB_OK ? "failed" : t[i].added ? "revoked" : "already-revoked");
-		json_t *tj = target_json(&t[i]);
-		json_object_update(e, tj);
-		json_object_del(e, "already_revoked");
-		if (reason)
-			json_object_set_new(e, "reason", json_string(reason));
-		int ar = kb_audit_append(audit, e, &seq);
-		json_decref(e);
-		if (r != KB_OK) {
-			json_decref(tj);
-			json_decref(arr);
-			rc = kb_fail(ctx, r, "cannot record the revocation of %s", what);
-			goto out;
-		}
-		if (ar != KB_OK) {
-			json_decref(tj);
-			json_decref(arr);
-			rc = kb_fail(ctx, ar, "revocation of %s recorded but its audit line could not be written", what);
-			goto out;
-		}
-		json_object_set_new(tj, "audit_seq", json_integer((json_int_t)seq));
-		json_array_append_new(arr, tj);
-		if (!ctx->json && ctx->verbosity >= 0)
-			fprintf(stderr, "broker: %s %s (audit #%llu)\n", t[i].added ? "revoked" : "already revoked:", what,
-				(unsigned long long)seq);
+	if ((rc = audit_targets(ctx, audit, &who, t, nt, r, reason, arr)) != KB_EXIT_OK) {
+		json_decref(arr);
+		goto out;
 	}
 	long removed = agent_remove(sock, t, nt);
 	if (ctx->json) {
@@ -388,7 +528,13 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 out:
 	for (size_t i = 0; t != NULL && i < nt; i++)
 		target_done(&t[i]);
+	for (size_t i = 0; i < ncas; i++)
+		kb_key_free(cas[i]);
+	free(cas);
 	free(t);
+	free(revs);
+	free(added);
+	free(serials);
 	kb_store_names_free(secrets, nsecrets);
 	kb_store_close(store);
 	kb_audit_close(audit);

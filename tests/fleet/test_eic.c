@@ -1,10 +1,13 @@
 /* Unit tests of EC2 Instance Connect entry filtering: signatures (RSA-PSS
  * made here with OpenSSL), expiry, instance, fingerprint, malformed entries,
- * truncation and bit flips. */
+ * truncation and bit flips; the EC2 host check against fake sysfs trees. */
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -209,6 +212,123 @@ static void test_truncate_and_flip(void)
 	kb_buf_done(&out);
 }
 
+/* ---- is this an EC2 instance? (fake sysfs trees) ---- */
+
+static char sysroot[256];
+
+static void put(const char *rel, const char *text)
+{
+	char path[512], dir[512];
+	snprintf(path, sizeof(path), "%s%s", sysroot, rel);
+	kb_strlcpy(dir, path, sizeof(dir));
+	for (char *p = dir + strlen(sysroot) + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(dir, 0755);
+			*p = '/';
+		}
+	FILE *f = fopen(path, "w");
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void clear(void)
+{
+	char path[512];
+	const char *files[] = { "/sys/hypervisor/uuid", "/sys/devices/virtual/dmi/id/board_asset_tag",
+				"/sys/devices/virtual/dmi/id/product_uuid" };
+	for (size_t i = 0; i < KB_ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "%s%s", sysroot, files[i]);
+		unlink(path);
+	}
+}
+
+static enum kb_eic_host_verdict probe(void)
+{
+	struct kb_eic_host h;
+	KBT_CHECK_INT(kb_eic_host_probe(sysroot, &h), KB_OK);
+	KBT_CHECK(h.why[0] != '\0');
+	return h.verdict;
+}
+
+static void test_host_check(void)
+{
+	struct kb_eic_host h;
+	char big[400];
+
+	snprintf(sysroot, sizeof(sysroot), "/tmp/kb-eic-host-XXXXXX");
+	KBT_CHECK(mkdtemp(sysroot) != NULL);
+	/* Nothing at all: not an instance. */
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	/* Xen: the hypervisor uuid decides, whatever else is there. */
+	put("/sys/hypervisor/uuid", "ec2e1916-9099-7caf-fd21-012345abcdef\n");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_EC2);
+	put("/sys/hypervisor/uuid", "EC2E1916-9099-7CAF-FD21-012345ABCDEF");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_EC2);
+	put("/sys/devices/virtual/dmi/id/board_asset_tag", INST "\n");
+	put("/sys/hypervisor/uuid", "4b2e1916-9099-7caf-fd21-012345abcdef\n");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	put("/sys/hypervisor/uuid", "");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	/* Nitro: the asset tag must be the metadata's instance id. */
+	clear();
+	put("/sys/devices/virtual/dmi/id/board_asset_tag", INST "\n");
+	KBT_CHECK(kb_eic_host_probe(sysroot, &h) == KB_OK && h.verdict == KB_EIC_HOST_IF_INSTANCE);
+	KBT_CHECK(kb_eic_host_confirm(&h, INST));
+	KBT_CHECK(kb_eic_host_probe(sysroot, &h) == KB_OK && !kb_eic_host_confirm(&h, "i-0123456789abcdef1"));
+	KBT_CHECK_INT(h.verdict, KB_EIC_HOST_NOT_EC2);
+	KBT_CHECK(kb_eic_host_probe(sysroot, &h) == KB_OK && !kb_eic_host_confirm(&h, NULL));
+	KBT_CHECK(kb_eic_host_probe(sysroot, &h) == KB_OK && !kb_eic_host_confirm(&h, "i-0123456789abcdef"));
+	put("/sys/devices/virtual/dmi/id/board_asset_tag", "Default string\n");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	put("/sys/devices/virtual/dmi/id/board_asset_tag", "");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	/* An asset tag present but odd is not overridden by the product uuid. */
+	put("/sys/devices/virtual/dmi/id/product_uuid", "EC2AE145-D1DC-13B2-94ED-01234ABCDEF\n");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	/* Only the product uuid. */
+	clear();
+	put("/sys/devices/virtual/dmi/id/product_uuid", "EC2AE145-D1DC-13B2-94ED-01234ABCDEF\n");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_EC2);
+	put("/sys/devices/virtual/dmi/id/product_uuid", "4C4C4544-0042-3510-8052-B4C04F313233\n");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	/* Oversized or binary values are not evidence. */
+	clear();
+	memset(big, 'e', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[1] = 'c';
+	big[2] = '2';
+	put("/sys/hypervisor/uuid", big);
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	put("/sys/hypervisor/uuid", "ec2\001x");
+	KBT_CHECK_INT(probe(), KB_EIC_HOST_NOT_EC2);
+	clear();
+	/* The root: relative refused; option over environment; "/" is the real one. */
+	KBT_CHECK_INT(kb_eic_host_probe("tmp/x", &h), KB_ERR_INVALID);
+	setenv("BROKER_SYSFS_ROOT", "/from/env", 1);
+	KBT_CHECK_STR(kb_eic_sysfs_root(NULL), "/from/env");
+	KBT_CHECK_STR(kb_eic_sysfs_root("/given"), "/given");
+	unsetenv("BROKER_SYSFS_ROOT");
+	KBT_CHECK_STR(kb_eic_sysfs_root(NULL), "");
+	KBT_CHECK_STR(kb_eic_sysfs_root("/"), "");
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "%s/sys/devices/virtual/dmi/id", sysroot);
+	rmdir(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/sys/devices/virtual/dmi", sysroot);
+	rmdir(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/sys/devices/virtual", sysroot);
+	rmdir(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/sys/devices", sysroot);
+	rmdir(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/sys/hypervisor", sysroot);
+	rmdir(cmd);
+	snprintf(cmd, sizeof(cmd), "%s/sys", sysroot);
+	rmdir(cmd);
+	rmdir(sysroot);
+}
+
 int main(void)
 {
 	key = EVP_RSA_gen(2048);
@@ -218,6 +338,7 @@ int main(void)
 	KBT_RUN(test_mixed);
 	KBT_RUN(test_limits);
 	KBT_RUN(test_truncate_and_flip);
+	KBT_RUN(test_host_check);
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(other_key);
 	return kbt_done();

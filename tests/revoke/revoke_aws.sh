@@ -36,7 +36,7 @@ import boto3, json, os
 sm = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 v = sm.get_secret_value(SecretId="keybroker/revocations")
 d = json.loads(v.get("SecretString") or v["SecretBinary"])
-assert d["kind"] == "keybroker/revocations/v1"
+assert d["kind"] == "keybroker/revocations/v2"
 assert sorted(e["identity"] for e in d["entries"]) == ["deploy/e%d" % i for i in range(1, 5)], d
 assert d["krl_version"] == 2
 PY

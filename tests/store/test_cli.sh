@@ -199,6 +199,7 @@ env -u BROKER_STORE_DIR BROKER_CONFIG="$T/broker.conf" "$BROKER" config show | g
 printf 'backend local\ncolour blue\n' >"$T/bad.conf"
 b --config "$T/bad.conf" config show 2>"$T/err"; [ $? -eq 1 ] || kb_fail "bad config must fail"
 grep -q "bad.conf:2: unknown setting 'colour'" "$T/err" || kb_fail "bad config message: $(cat "$T/err")"
-b --config "$T/missing.conf" config show 2>"$T/err" && kb_fail "missing --config file accepted"
+rc=0; b --config "$T/missing.conf" config show 2>"$T/err" || rc=$?
+[ "$rc" = 4 ] || kb_fail "missing --config file: exit $rc, want 4 (not found)"
 grep -q "missing.conf: No such file" "$T/err" || kb_fail "missing config message: $(cat "$T/err")"
 kb_pass "config precedence default < file < env < command line, shown with origins"

@@ -1,0 +1,378 @@
+/* Adding and pruning revocations (see revoke.h). */
+#include "revoke.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/util.h"
+#include "revoke_int.h"
+#include "store/store.h"
+
+/* ---- a set of entry digests (open addressing) ---- */
+
+struct dset {
+	uint8_t (*v)[16];
+	uint8_t *used;
+	size_t cap, n;
+};
+
+static size_t slot(const struct dset *d, const uint8_t k[16])
+{
+	size_t h = 0;
+	memcpy(&h, k, sizeof(h));
+	return h & (d->cap - 1);
+}
+
+static int dset_add(struct dset *d, const uint8_t k[16], bool *ret_new)
+{
+	if ((d->n + 1) * 2 > d->cap) {
+		struct dset g = { 0 };
+		g.cap = d->cap ? d->cap * 2 : 64;
+		if ((g.v = calloc(g.cap, 16)) == NULL || (g.used = calloc(g.cap, 1)) == NULL) {
+			free(g.v);
+			return KB_ERR_NOMEM;
+		}
+		for (size_t i = 0; i < d->cap; i++) {
+			if (!d->used[i])
+				continue;
+			size_t j = slot(&g, d->v[i]);
+			while (g.used[j])
+				j = (j + 1) & (g.cap - 1);
+			memcpy(g.v[j], d->v[i], 16);
+			g.used[j] = 1;
+		}
+		g.n = d->n;
+		free(d->v);
+		free(d->used);
+		*d = g;
+	}
+	size_t j = slot(d, k);
+	while (d->used[j]) {
+		if (memcmp(d->v[j], k, 16) == 0) {
+			*ret_new = false;
+			return KB_OK;
+		}
+		j = (j + 1) & (d->cap - 1);
+	}
+	memcpy(d->v[j], k, 16);
+	d->used[j] = 1;
+	d->n++;
+	*ret_new = true;
+	return KB_OK;
+}
+
+static void dset_done(struct dset *d)
+{
+	free(d->v);
+	free(d->used);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Parsed shards by id: shards never change, so they are read once per
+ * command even when a conflict makes us start over. */
+struct shard_cache {
+	char (*ids)[KB_REVOKE_SHARD_ID_LEN + 1];
+	json_t **docs;
+	size_t n;
+};
+
+static int cache_get(struct kb_store *s, struct shard_cache *c, const char *id, const json_t **ret)
+{
+	json_t *doc = NULL;
+	int r;
+
+	for (size_t i = c->n; i-- > 0;) {
+		if (strcmp(c->ids[i], id) == 0) {
+			*ret = c->docs[i];
+			return KB_OK;
+		}
+	}
+	if ((r = kb_rev_shard_get(s, id, &doc)) != KB_OK)
+		return r == KB_ERR_NOT_FOUND ? KB_ERR_CONFLICT : r; /* replaced meanwhile: start over */
+	void *a = realloc(c->ids, (c->n + 1) * sizeof(*c->ids)), *b = a ? realloc(c->docs, (c->n + 1) * sizeof(*c->docs)) : NULL;
+	if (a)
+		c->ids = a;
+	if (b)
+		c->docs = b;
+	if (a == NULL || b == NULL) {
+		json_decref(doc);
+		return KB_ERR_NOMEM;
+	}
+	kb_strlcpy(c->ids[c->n], id, sizeof(c->ids[0]));
+	c->docs[c->n++] = doc;
+	*ret = doc;
+	return KB_OK;
+}
+
+static void cache_done(struct shard_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		json_decref(c->docs[i]);
+	free(c->ids);
+	free(c->docs);
+}
+
+/* ---- add ---- */
+
+struct add_arg {
+	const struct kb_revocation *revs;
+	size_t n;
+	json_t **entries;
+	uint8_t (*dg)[16];
+	bool *added;
+	struct shard_cache cache;
+	char time[64];
+};
+
+static int digest_all(struct dset *set, const json_t *entries)
+{
+	size_t i;
+	json_t *e;
+	bool fresh;
+	json_array_foreach(entries, i, e) {
+		uint8_t d[16];
+		kb_revocation_entry_digest(e, d);
+		if (dset_add(set, d, &fresh) != KB_OK)
+			return KB_ERR_NOMEM;
+	}
+	return KB_OK;
+}
+
+static int add_fn(struct kb_store *s, json_t *head, void *arg, bool *changed)
+{
+	struct add_arg *a = arg;
+	json_t *tail = json_object_get(head, "entries"), *id;
+	struct dset set = { 0 };
+	size_t i, count = 0;
+	int r = KB_OK;
+
+	json_array_foreach(json_object_get(head, "shards"), i, id) {
+		const json_t *sh;
+		if ((r = cache_get(s, &a->cache, json_string_value(id), &sh)) != KB_OK ||
+		    (r = digest_all(&set, json_object_get(sh, "entries"))) != KB_OK)
+			goto out;
+	}
+	if ((r = digest_all(&set, tail)) != KB_OK)
+		goto out;
+	for (i = 0; i < a->n; i++) {
+		const struct kb_revocation *rev = &a->revs[i];
+		if ((r = dset_add(&set, a->dg[i], &a->added[i])) != KB_OK)
+			goto out;
+		if (!a->added[i])
+			continue;
+		json_t *full = json_deep_copy(a->entries[i]);
+		if (full == NULL || json_array_append_new(tail, full) != 0) {
+			r = KB_ERR_NOMEM;
+			goto out;
+		}
+		json_object_set_new(full, "time", json_string(a->time));
+		if (rev->identity)
+			json_object_set_new(full, "identity", json_string(rev->identity));
+		if (rev->requester)
+			json_object_set_new(full, "requester", json_string(rev->requester));
+		if (rev->reason)
+			json_object_set_new(full, "reason", json_string(rev->reason));
+		count++;
+	}
+	if (count == 0)
+		goto out;
+	*changed = true;
+	char *text = json_dumps(head, JSON_COMPACT);
+	if (text == NULL) {
+		r = KB_ERR_NOMEM;
+		goto out;
+	}
+	size_t len = strlen(text);
+	kb_json_free_string(text);
+	if (len > KB_REVOKE_TAIL_MAX || json_array_size(tail) > KB_REVOKE_MAX_ENTRIES) {
+		if ((r = kb_rev_pack(s, tail, json_object_get(head, "shards"))) == KB_OK)
+			json_array_clear(tail);
+	}
+out:
+	dset_done(&set);
+	return r;
+}
+
+int kb_revocations_add_many(struct kb_store *s, const struct kb_revocation *revs, size_t n, bool *added)
+{
+	struct add_arg a = { .revs = revs, .n = n };
+	int r = KB_OK;
+
+	if (n == 0)
+		return KB_OK;
+	a.entries = calloc(n, sizeof(*a.entries));
+	a.dg = calloc(n, sizeof(*a.dg));
+	a.added = added ? added : calloc(n, sizeof(*a.added));
+	if (a.entries == NULL || a.dg == NULL || a.added == NULL)
+		r = KB_ERR_NOMEM;
+	for (size_t i = 0; i < n && r == KB_OK; i++) {
+		if ((a.entries[i] = kb_revocation_entry(&revs[i])) == NULL)
+			r = KB_ERR_NOMEM;
+		else if (json_object_size(a.entries[i]) == 0)
+			r = kb_err_set(KB_ERR_ARGS, "nothing to revoke");
+		else
+			kb_revocation_entry_digest(a.entries[i], a.dg[i]);
+	}
+	kb_format_time_utc(time(NULL), a.time, sizeof(a.time));
+	if (r == KB_OK)
+		r = kb_rev_head_update(s, add_fn, &a);
+	if (r != KB_OK && added)
+		memset(added, 0, n * sizeof(*added));
+	for (size_t i = 0; a.entries && i < n; i++)
+		json_decref(a.entries[i]);
+	free(a.entries);
+	free(a.dg);
+	if (added == NULL)
+		free(a.added);
+	cache_done(&a.cache);
+	return r;
+}
+
+int kb_revocations_add(struct kb_store *s, const struct kb_revocation *rev, bool *ret_added)
+{
+	*ret_added = false;
+	return kb_revocations_add_many(s, rev, 1, ret_added);
+}
+
+/* ---- prune ---- */
+
+struct prune_arg {
+	int64_t now;
+	bool dry;
+	struct kb_revocations_prune_result *res;
+	struct shard_cache cache;
+};
+
+/* Moves the expired entries of in to dropped and the others to keep. */
+static int split(const json_t *in, int64_t now, json_t *keep, json_t *dropped)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(in, i, e) {
+		if (json_array_append(kb_revocation_expired(e, now) ? dropped : keep, e) != 0)
+			return KB_ERR_NOMEM;
+	}
+	return KB_OK;
+}
+
+static int prune_fn(struct kb_store *s, json_t *head, void *arg, bool *changed)
+{
+	struct prune_arg *a = arg;
+	json_t *shards = json_array(), *pool = json_array(), *tail = json_array(), *id;
+	struct kb_revocations_prune_result *res = a->res;
+	size_t i;
+	int r = KB_OK;
+
+	json_decref(res->dropped);
+	res->dropped = json_array();
+	res->kept = 0;
+	res->shards_before = json_array_size(json_object_get(head, "shards"));
+	if (shards == NULL || pool == NULL || tail == NULL || res->dropped == NULL) {
+		r = KB_ERR_NOMEM;
+		goto out;
+	}
+	json_array_foreach(json_object_get(head, "shards"), i, id) {
+		const json_t *sh;
+		size_t before = json_array_size(res->dropped), pooled = json_array_size(pool);
+		if ((r = cache_get(s, &a->cache, json_string_value(id), &sh)) != KB_OK ||
+		    (r = split(json_object_get(sh, "entries"), a->now, pool, res->dropped)) != KB_OK)
+			goto out;
+		if (json_array_size(res->dropped) == before) { /* untouched: keep the shard as it is */
+			while (json_array_size(pool) > pooled)
+				json_array_remove(pool, json_array_size(pool) - 1);
+			res->kept += json_array_size(json_object_get(sh, "entries"));
+			json_array_append(shards, id);
+		}
+	}
+	res->kept += json_array_size(pool);
+	if ((r = split(json_object_get(head, "entries"), a->now, tail, res->dropped)) != KB_OK)
+		goto out;
+	res->kept += json_array_size(tail);
+	if (a->dry || json_array_size(res->dropped) == 0) {
+		res->shards_after = res->shards_before;
+		goto out;
+	}
+	/* the survivors of changed shards, packed into new shards */
+	if ((r = kb_rev_pack(s, pool, shards)) != KB_OK)
+		goto out;
+	res->shards_after = json_array_size(shards);
+	json_object_set(head, "shards", shards);
+	json_object_set(head, "entries", tail);
+	*changed = true;
+out:
+	json_decref(shards);
+	json_decref(pool);
+	json_decref(tail);
+	return r;
+}
+
+/* Deletes shard secrets no head names that are old enough. */
+static int collect_garbage(struct kb_store *s, int64_t now, struct kb_revocations_prune_result *res)
+{
+	json_t *head = NULL;
+	char **names = NULL, *ver = NULL;
+	size_t n = 0, i;
+	int r;
+
+	if ((r = kb_rev_head_load(s, &head, &ver)) != KB_OK)
+		return r;
+	free(ver);
+	if ((r = kb_store_list(s, KB_REVOCATION_SHARD_PREFIX, &names, &n)) != KB_OK) {
+		json_decref(head);
+		return r == KB_ERR_NOT_FOUND ? KB_OK : r;
+	}
+	for (i = 0; i < n; i++) {
+		const char *id = names[i] + strlen(KB_REVOCATION_SHARD_PREFIX), *x;
+		bool named = false;
+		size_t k;
+		json_t *v;
+		if (strncmp(names[i], KB_REVOCATION_SHARD_PREFIX, strlen(KB_REVOCATION_SHARD_PREFIX)) != 0)
+			continue;
+		json_array_foreach(json_object_get(head, "shards"), k, v) {
+			x = json_string_value(v);
+			if (x && strcmp(x, id) == 0)
+				named = true;
+		}
+		if (named)
+			continue;
+		struct kb_secret_info *info = NULL;
+		if (kb_store_describe(s, names[i], &info) != KB_OK)
+			continue;
+		int64_t created = info->created;
+		for (k = 0; k < info->nversions; k++)
+			if (info->versions[k].created > created)
+				created = info->versions[k].created;
+		kb_secret_info_free(info);
+		if (created > 0 && created <= now - KB_REVOKE_GC_AGE && kb_store_remove(s, names[i]) == KB_OK)
+			res->gc_removed++;
+		else
+			res->gc_young++;
+	}
+	kb_store_names_free(names, n);
+	json_decref(head);
+	return KB_OK;
+}
+
+int kb_revocations_prune(struct kb_store *s, int64_t now, bool dry_run, struct kb_revocations_prune_result *ret)
+{
+	struct prune_arg a = { .now = now, .dry = dry_run, .res = ret };
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	r = kb_rev_head_update(s, prune_fn, &a);
+	cache_done(&a.cache);
+	if (r == KB_OK && !dry_run)
+		r = collect_garbage(s, now, ret);
+	return r;
+}
+
+void kb_revocations_prune_result_done(struct kb_revocations_prune_result *res)
+{
+	if (res == NULL)
+		return;
+	json_decref(res->dropped);
+	res->dropped = NULL;
+}

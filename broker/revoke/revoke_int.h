@@ -1,0 +1,30 @@
+/* Internals shared by the revocation files (not for other modules). */
+#ifndef KB_REVOKE_INT_H
+#define KB_REVOKE_INT_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+struct kb_store;
+
+/* Changes head in place (*changed: write it back).  May be called again
+ * after a conflict with a fresh head: it must start over each time. */
+typedef int (*kb_rev_mutate_fn)(struct kb_store *s, json_t *head, void *arg, bool *changed);
+int kb_rev_head_update(struct kb_store *s, kb_rev_mutate_fn fn, void *arg);
+
+/* The head alone (v2-shaped; empty when missing, *ret_version NULL). */
+int kb_rev_head_load(struct kb_store *s, json_t **ret_doc, char **ret_version);
+/* Reads and parses shard id (entries in the full form). */
+int kb_rev_shard_get(struct kb_store *s, const char *id, json_t **ret_doc);
+/* Writes entries as new shards (each about KB_REVOKE_SHARD_TARGET bytes
+ * at most) and appends their ids to shards. */
+int kb_rev_pack(struct kb_store *s, const json_t *entries, json_t *shards);
+
+/* broker revoke --prune [--dry-run] (cmd_revoke_prune.c); an exit code. */
+struct kb_ctx;
+struct kb_audit;
+int kb_rev_cmd_prune(struct kb_ctx *ctx, struct kb_store *store, struct kb_audit *audit, const char *requester,
+		     bool dry_run);
+
+#endif
