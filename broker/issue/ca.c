@@ -614,6 +614,21 @@ int kb_ca_rotate(struct kb_store *s, bool host, enum kb_key_type type, unsigned 
 			}
 			if (r != KB_OK)
 				break;
+			/* Re-read: a store that let a racing writer replace the
+			 * version under the same token (moto does; AWS, Vault and
+			 * the local store refuse) must not make two brokers report
+			 * two different pending CAs. */
+			struct kb_key *check = NULL;
+			char cv[KB_CA_VERSION_MAX + 1];
+			r = read_ca(s, host, KB_STAGE_NONE, pendver, &check, cv, NULL, 0);
+			bool same = r == KB_OK && kb_key_equal_public(check, pend);
+			kb_key_free(check);
+			if (r == KB_OK && !same) {
+				kb_debug("rotate %s: the pending version holds another CA; re-reading", kb_ca_secret_name(host));
+				continue;
+			}
+			if (r != KB_OK)
+				break;
 			res->created = true;
 			crash_point("ca-rotate-after-put");
 		}

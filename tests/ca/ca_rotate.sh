@@ -10,12 +10,16 @@
 #     certificate of the old CA is refused, the new CA's works
 # plus: a too-short overlap is refused, killed steps converge on a rerun,
 # promotion is refused while the previous CA's overlap runs.
-# Usage: ca_rotate.sh [local|aws]
+# Usage: ca_rotate.sh [local|aws|vault]
 . "$KB_TESTLIB/common.sh"
 BACKEND=${1:-local}
 if [ "$BACKEND" = aws ]; then
 	. "$KB_SOURCE_ROOT/tests/aws/lib.sh"
 	aws_moto_start
+elif [ "$BACKEND" = vault ]; then
+	. "$KB_SOURCE_ROOT/tests/vault/lib.sh"
+	kb_tmpdir VD
+	vault_emulator_start "$VD"
 fi
 . "$(dirname "$0")/lib.sh"
 
