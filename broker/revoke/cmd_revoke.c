@@ -35,13 +35,15 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: broker revoke (--serial N [--serial N]... | --key-id ID | --identity [ROLE/]NAME |\n"
+	fprintf(f, "usage: broker revoke (--serial N [--serial N]... [--serials-from FILE|-] | --key-id ID |\n"
+		   "                      --identity [ROLE/]NAME |\n"
 		   "                      --key PUBFILE | --cert CERTFILE) [--ca CAFILE]\n"
 		   "                     [--reason TEXT] [--agent SOCKET | --no-agent] [--json]\n"
 		   "       broker revoke --prune [--dry-run] [--json]\n"
 		   "Records the revocation in the backend (%s), audits it and removes matching\n"
 		   "identities from the agent ($SSH_AUTH_SOCK).  Then run 'broker krl publish -f FILE'.\n"
-		   "--serial and --key-id apply to the user CA (every CA in its bundle) unless --ca names one.\n"
+		   "--serial and --key-id apply to the user CA (every CA in its bundle) unless --ca names one;\n"
+		   "--serials-from reads one serial per line.  Many serials are recorded in one write.\n"
 		   "--prune drops revocations of certificates that have expired (never key revocations,\n"
 		   "never entries without a recorded expiry).\n",
 		   KB_REVOCATIONS_SECRET);
@@ -178,12 +180,69 @@ static int audit_targets(struct kb_ctx *ctx, struct kb_audit *audit, const struc
 	return KB_EXIT_OK;
 }
 
+/* Serials to revoke, from --serial and --serials-from. */
+struct serial_list {
+	uint64_t *v;
+	size_t n;
+	const char *path;
+	unsigned bad_line;
+};
+
+static int serial_push(struct serial_list *l, uint64_t sn)
+{
+	if ((l->n & (l->n - 1)) == 0) { /* 0 or a power of two: double */
+		uint64_t *v = realloc(l->v, (l->n ? 2 * l->n : 1) * sizeof(*v));
+		if (v == NULL)
+			return KB_ERR_NOMEM;
+		l->v = v;
+	}
+	l->v[l->n++] = sn;
+	return KB_OK;
+}
+
+static int serial_line(void *arg, const char *line, unsigned lnum)
+{
+	struct serial_list *l = arg;
+	char word[32];
+	size_t n = strcspn(line, " \t\r");
+	uint64_t sn = 0;
+
+	if (l->bad_line != 0)
+		return 1;
+	if (n >= sizeof(word) || line[n + strspn(line + n, " \t\r")] != '\0') {
+		l->bad_line = lnum;
+		return 1;
+	}
+	memcpy(word, line, n);
+	word[n] = '\0';
+	if (kb_parse_u64(word, UINT64_MAX, &sn) != KB_OK || sn == 0 || serial_push(l, sn) != KB_OK)
+		l->bad_line = lnum;
+	return l->bad_line != 0;
+}
+
+/* One decimal serial per line ('#' comments and blank lines skipped). */
+#define SERIALS_FILE_MAX (32u * 1024u * 1024u)
+static int read_serials(struct serial_list *l, const char *path)
+{
+	char *text = NULL;
+	int r = ct_read_text(strcmp(path, "-") == 0 ? "/dev/stdin" : path, SERIALS_FILE_MAX, &text);
+	if (r != KB_OK)
+		return r;
+	ct_each_line(text, serial_line, l);
+	free(text);
+	if (l->bad_line != 0)
+		return kb_err_set(KB_ERR_ARGS, "%s:%u: not a serial (one non-zero decimal number per line)", path,
+				  l->bad_line);
+	return KB_OK;
+}
+
 int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_SERIAL = 256, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_CERT, OPT_CA, OPT_REASON, OPT_AGENT, OPT_NOAGENT,
+	enum { OPT_SERIAL = 256, OPT_SERIALS_FROM, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_CERT, OPT_CA, OPT_REASON, OPT_AGENT, OPT_NOAGENT,
 	       OPT_PRUNE, OPT_DRYRUN };
 	static const struct option longopts[] = {
-		{ "serial", required_argument, NULL, OPT_SERIAL }, { "key-id", required_argument, NULL, OPT_KEYID },
+		{ "serial", required_argument, NULL, OPT_SERIAL }, { "serials-from", required_argument, NULL, OPT_SERIALS_FROM },
+		{ "key-id", required_argument, NULL, OPT_KEYID },
 		{ "identity", required_argument, NULL, OPT_IDENTITY }, { "key", required_argument, NULL, OPT_KEY },
 		{ "cert", required_argument, NULL, OPT_CERT }, { "ca", required_argument, NULL, OPT_CA },
 		{ "reason", required_argument, NULL, OPT_REASON }, { "agent", required_argument, NULL, OPT_AGENT },
@@ -191,10 +250,9 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, OPT_DRYRUN }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	const char *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL, *cafile = NULL;
+	const char *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL, *cafile = NULL, *from = NULL;
+	struct serial_list sl = { 0 };
 	const char *sock = getenv("SSH_AUTH_SOCK");
-	uint64_t *serials = NULL;
-	size_t nserials = 0;
 	bool want_cert = false, prune = false, dry_run = false;
 	struct target *t = NULL;
 	size_t nt = 0, nforms = 0, ncas = 0;
@@ -215,20 +273,26 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		case OPT_SERIAL: {
 			uint64_t sn = 0;
 			if (kb_parse_u64(optarg, UINT64_MAX, &sn) != KB_OK || sn == 0) {
-				free(serials);
+				free(sl.v);
 				return kb_usage_error(ctx, "revoke: invalid --serial \"%s\" (a non-zero decimal number)", optarg);
 			}
-			uint64_t *v = realloc(serials, (nserials + 1) * sizeof(*v));
-			if (v == NULL) {
-				free(serials);
+			if (serial_push(&sl, sn) != KB_OK) {
+				free(sl.v);
 				return kb_fail(ctx, KB_ERR_NOMEM, "revoke");
 			}
-			serials = v;
-			if (nserials++ == 0)
+			if (sl.n == 1 && from == NULL)
 				nforms++;
-			serials[nserials - 1] = sn;
 			break;
 		}
+		case OPT_SERIALS_FROM:
+			if (from != NULL) {
+				free(sl.v);
+				return kb_usage_error(ctx, "revoke: --serials-from given twice");
+			}
+			from = optarg;
+			if (sl.n == 0)
+				nforms++;
+			break;
 		case OPT_KEYID: key_id = optarg; nforms++; break;
 		case OPT_IDENTITY: identity = optarg; nforms++; break;
 		case OPT_KEY: keyfile = optarg; nforms++; break;
@@ -240,9 +304,9 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		case OPT_PRUNE: prune = true; break;
 		case OPT_DRYRUN: dry_run = true; break;
 		case 'j': ctx->json = true; break;
-		case 'h': free(serials); usage(stdout); return KB_EXIT_OK;
+		case 'h': free(sl.v); usage(stdout); return KB_EXIT_OK;
 		default:
-			free(serials);
+			free(sl.v);
 			return kb_usage_error(ctx, "revoke: unknown or incomplete option '%s' (see broker revoke --help)",
 					      argv[optind - 1]);
 		}
@@ -255,18 +319,24 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		rc = kb_usage_error(ctx, "revoke: --dry-run goes with --prune");
 	else if (!prune && nforms != 1)
 		rc = kb_usage_error(ctx, "revoke: give exactly one of --serial, --key-id, --identity, --key, --cert");
-	else if (cafile != NULL && nserials == 0 && key_id == NULL)
+	else if (cafile != NULL && sl.n == 0 && from == NULL && key_id == NULL)
 		rc = kb_usage_error(ctx, "revoke: --ca goes with --serial or --key-id");
 	else if (key_id != NULL && (*key_id == '\0' || strlen(key_id) > KB_KRL_KEY_ID_MAX))
 		rc = kb_usage_error(ctx, "revoke: invalid --key-id (1-%d characters)", KB_KRL_KEY_ID_MAX);
 	else if (reason != NULL && strlen(reason) > KB_REVOKE_REASON_MAX)
 		rc = kb_usage_error(ctx, "revoke: --reason is longer than %d characters", KB_REVOKE_REASON_MAX);
+	else if (from != NULL && (r = read_serials(&sl, from)) != KB_OK)
+		rc = r == KB_ERR_ARGS ? kb_usage_error(ctx, "revoke: %s", kb_err_detail()) : kb_fail(ctx, r, "revoke: %s", from);
+	else if (from != NULL && sl.n == 0)
+		rc = kb_usage_error(ctx, "revoke: no serial in %s", from);
 	else
 		rc = KB_EXIT_OK;
 	if (rc != KB_EXIT_OK) {
-		free(serials);
+		free(sl.v);
 		return rc;
 	}
+	uint64_t *serials = sl.v;
+	size_t nserials = sl.n;
 	rc = KB_EXIT_FAILURE;
 
 	struct kb_config *cfg = kb_ctx_config(ctx);
