@@ -152,29 +152,49 @@ static int load_identity(struct kb_store *s, const char *secret, struct target *
 	return r;
 }
 
+struct first_line {
+	struct kb_key *key;
+	struct kb_cert *cert;
+	int err;
+};
+
+static int take_first(void *arg, const char *line, unsigned lnum)
+{
+	struct first_line *f = arg;
+	(void)lnum;
+	f->err = ct_parse_line(line, &f->key, &f->cert, NULL);
+	return 1; /* only the first key line */
+}
+
+/* A public key or certificate file.  A certificate is revoked by serial
+ * (key id when the serial is 0) under its CA, as ssh-keygen -k does. */
 static int load_keyfile(const char *path, bool want_cert, struct target *t)
 {
-	struct kb_key *k = NULL;
-	int r = ct_load_public(path, &k, NULL);
-	if (r != KB_OK)
+	struct first_line f = { NULL, NULL, KB_ERR_NOT_FOUND };
+	char *text = NULL;
+	int r;
+
+	if ((r = ct_read_text(path, 64 * 1024, &text)) != KB_OK)
 		return r;
-	const struct kb_cert *c = kb_key_cert(k);
-	if (c == NULL && want_cert) {
-		kb_key_free(k);
-		return kb_err_set(KB_ERR_INVALID, "%s is not a certificate (use --key for a plain key)", path);
-	}
-	if (c != NULL) {
-		/* A certificate: by serial under its CA, as ssh-keygen -k does. */
+	ct_each_line(text, take_first, &f);
+	free(text);
+	if (f.err == KB_ERR_NOT_FOUND)
+		r = kb_err_set(KB_ERR_INVALID, "%s: no public key in the file", path);
+	else if ((r = f.err) == KB_OK && f.cert == NULL && want_cert)
+		r = kb_err_set(KB_ERR_INVALID, "%s is not a certificate (use --key for a plain key)", path);
+	if (r == KB_OK && f.cert != NULL) {
+		const struct kb_cert *c = f.cert;
 		t->rev.serial = c->serial;
 		t->rev.valid_before = expiry(c);
 		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
 			r = KB_ERR_NOMEM;
 		if (r == KB_OK)
 			r = kb_key_dup_public(c->ca_key, &t->ca);
-	} else {
-		r = plain_public(k, &t->key);
+	} else if (r == KB_OK) {
+		r = plain_public(f.key, &t->key);
 	}
-	kb_key_free(k);
+	kb_key_free(f.key);
+	kb_cert_free(f.cert);
 	return r;
 }
 
@@ -245,7 +265,7 @@ static void describe(const struct target *t, char *out, size_t n)
 }
 
 /* The CAs a --serial / --key-id revocation applies to: the --ca file, or
- * the user CA. */
+ * the user CA's bundle. */
 static int load_cas(struct kb_store *store, const char *cafile, struct kb_key ***ret, size_t *ret_n)
 {
 	struct kb_key **v = calloc(1, sizeof(*v)), *k = NULL;
@@ -265,15 +285,10 @@ static int load_cas(struct kb_store *store, const char *cafile, struct kb_key **
 		}
 		v[0] = k;
 	} else {
-		struct kb_key *priv = NULL;
-		r = kb_ca_load(store, false, &priv);
-		if (r == KB_OK)
-			r = kb_key_dup_public(priv, &v[0]);
-		kb_key_free(priv);
-		if (r != KB_OK) {
-			free(v);
-			return r;
-		}
+		/* Every CA sshd trusts now (current, pending, previous in its
+		 * overlap): a serial of the previous CA must die too. */
+		free(v);
+		return kb_ca_bundle(store, false, ret, ret_n);
 	}
 	*ret = v;
 	*ret_n = 1;
@@ -466,6 +481,10 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	}
 	if ((nserials > 0 || key_id != NULL) && (r = load_cas(store, cafile, &cas, &ncas)) != KB_OK) {
 		rc = kb_fail(ctx, r, "revoke: %s", cafile ? cafile : "cannot read the user CA");
+		goto out;
+	}
+	if ((nserials > 0 || key_id != NULL) && ncas == 0) {
+		rc = kb_fail(ctx, KB_ERR_NOT_FOUND, "revoke: the user CA bundle is empty (see 'broker ca show --bundle')");
 		goto out;
 	}
 	nt = identity ? nsecrets : nserials > 0 ? nserials * ncas : key_id ? ncas : 1;

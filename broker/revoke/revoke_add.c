@@ -75,8 +75,10 @@ static void dset_done(struct dset *d)
  * command even when a conflict makes us start over. */
 struct shard_cache {
 	char (*ids)[KB_REVOKE_SHARD_ID_LEN + 1];
-	json_t **docs;
+	json_t **docs; /* NULL: holds none of the needles */
 	size_t n;
+	char **needles;
+	size_t nneedles;
 };
 
 static int cache_get(struct kb_store *s, struct shard_cache *c, const char *id, const json_t **ret)
@@ -90,7 +92,7 @@ static int cache_get(struct kb_store *s, struct shard_cache *c, const char *id, 
 			return KB_OK;
 		}
 	}
-	if ((r = kb_rev_shard_get(s, id, &doc)) != KB_OK)
+	if ((r = kb_rev_shard_get(s, id, c->needles, c->nneedles, &doc)) != KB_OK)
 		return r == KB_ERR_NOT_FOUND ? KB_ERR_CONFLICT : r; /* replaced meanwhile: start over */
 	void *a = realloc(c->ids, (c->n + 1) * sizeof(*c->ids)), *b = a ? realloc(c->docs, (c->n + 1) * sizeof(*c->docs)) : NULL;
 	if (a)
@@ -111,8 +113,32 @@ static void cache_done(struct shard_cache *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		json_decref(c->docs[i]);
+	for (size_t i = 0; i < c->nneedles; i++)
+		free(c->needles[i]);
+	free(c->needles);
 	free(c->ids);
 	free(c->docs);
+}
+
+/* A few revocations that all name a serial: an entry equal to one of them
+ * has its serial, so a shard without any of the quoted serials needs no
+ * parsing.  (A miss here can only cost a duplicate entry, never a loss.) */
+#define NEEDLES_MAX 16
+static int make_needles(struct shard_cache *c, const struct kb_revocation *revs, size_t n)
+{
+	if (n > NEEDLES_MAX)
+		return KB_OK;
+	for (size_t i = 0; i < n; i++)
+		if (revs[i].serial == 0)
+			return KB_OK;
+	if ((c->needles = calloc(n, sizeof(*c->needles))) == NULL)
+		return KB_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if ((c->needles[i] = kb_asprintf("\"%llu\"", (unsigned long long)revs[i].serial)) == NULL)
+			return KB_ERR_NOMEM;
+		c->nneedles++;
+	}
+	return KB_OK;
 }
 
 /* ---- add ---- */
@@ -217,6 +243,8 @@ int kb_revocations_add_many(struct kb_store *s, const struct kb_revocation *revs
 			kb_revocation_entry_digest(a.entries[i], a.dg[i]);
 	}
 	kb_format_time_utc(time(NULL), a.time, sizeof(a.time));
+	if (r == KB_OK)
+		r = make_needles(&a.cache, revs, n);
 	if (r == KB_OK)
 		r = kb_rev_head_update(s, add_fn, &a);
 	if (r != KB_OK && added)

@@ -15,8 +15,10 @@ int kb_rev_head_update(struct kb_store *s, kb_rev_mutate_fn fn, void *arg);
 
 /* The head alone (v2-shaped; empty when missing, *ret_version NULL). */
 int kb_rev_head_load(struct kb_store *s, json_t **ret_doc, char **ret_version);
-/* Reads and parses shard id (entries in the full form). */
-int kb_rev_shard_get(struct kb_store *s, const char *id, json_t **ret_doc);
+/* Reads and parses shard id (entries in the full form).  With needles,
+ * a shard whose text contains none of them is not parsed: KB_OK with
+ * *ret_doc NULL (a quick "nothing of yours in here" for dedup). */
+int kb_rev_shard_get(struct kb_store *s, const char *id, char *const *needles, size_t nneedles, json_t **ret_doc);
 /* Writes entries as new shards (each about KB_REVOKE_SHARD_TARGET bytes
  * at most) and appends their ids to shards. */
 int kb_rev_pack(struct kb_store *s, const json_t *entries, json_t *shards);

@@ -151,7 +151,8 @@ static int add_sorted(struct collect *c, struct kb_krl *krl)
 {
 	int r = KB_OK;
 
-	qsort(c->serials, c->nserials, sizeof(*c->serials), cmp_serial);
+	if (c->nserials > 1)
+		qsort(c->serials, c->nserials, sizeof(*c->serials), cmp_serial);
 	for (size_t i = 0; i < c->nserials && r == KB_OK;) {
 		size_t j = i;
 		/* one range per run of consecutive serials */
@@ -161,7 +162,8 @@ static int add_sorted(struct collect *c, struct kb_krl *krl)
 		r = kb_krl_revoke_serial_range(krl, c->cas[c->serials[i].ca], c->serials[i].serial, c->serials[j].serial);
 		i = j + 1;
 	}
-	qsort(c->ids, c->nids, sizeof(*c->ids), cmp_blob);
+	if (c->nids > 1)
+		qsort(c->ids, c->nids, sizeof(*c->ids), cmp_blob);
 	for (size_t i = 0; i < c->nids && r == KB_OK; i++) {
 		char *id = kb_asprintf("%.*s", (int)c->ids[i].n, (const char *)c->ids[i].p);
 		r = id ? kb_krl_revoke_key_id(krl, c->ids[i].ca == SIZE_MAX ? NULL : c->cas[c->ids[i].ca], id)
@@ -179,7 +181,7 @@ static int add_sorted(struct collect *c, struct kb_krl *krl)
 			c->keys[i].n = blobs[i].len;
 		}
 	}
-	if (r == KB_OK)
+	if (r == KB_OK && c->nkeys > 1)
 		qsort(c->keys, c->nkeys, sizeof(*c->keys), cmp_blob);
 	for (size_t i = 0; i < c->nkeys && r == KB_OK; i++)
 		r = kb_krl_revoke_key(krl, c->keys[i].key);

@@ -129,7 +129,7 @@ int kb_rev_head_update(struct kb_store *s, kb_rev_mutate_fn fn, void *arg)
 
 /* ---- shards ---- */
 
-int kb_rev_shard_get(struct kb_store *s, const char *id, json_t **ret_doc)
+int kb_rev_shard_get(struct kb_store *s, const char *id, char *const *needles, size_t nneedles, json_t **ret_doc)
 {
 	char *name = kb_asprintf(KB_REVOCATION_SHARD_PREFIX "%s", id), *ver = NULL;
 	struct kb_buf val;
@@ -140,6 +140,17 @@ int kb_rev_shard_get(struct kb_store *s, const char *id, json_t **ret_doc)
 		return KB_ERR_NOMEM;
 	kb_buf_init(&val, KB_STORE_VALUE_MAX);
 	r = kb_store_get(s, name, NULL, &val, &ver);
+	if (r == KB_OK && needles != NULL) {
+		bool any = false;
+		for (size_t i = 0; i < nneedles && !any; i++)
+			any = memmem(val.data, val.len, needles[i], strlen(needles[i])) != NULL;
+		if (!any) { /* cannot hold what the caller looks for: not parsed */
+			kb_buf_done(&val);
+			free(ver);
+			free(name);
+			return KB_OK;
+		}
+	}
 	if (r == KB_OK && (r = kb_revocation_shard_parse((const char *)val.data, val.len, ret_doc)) != KB_OK) {
 		char d[256];
 		kb_strlcpy(d, kb_err_detail(), sizeof(d));
@@ -257,7 +268,7 @@ int kb_revocations_load(struct kb_store *s, json_t **ret_doc, char **ret_version
 		}
 		json_array_foreach(json_object_get(doc, "shards"), k, id) {
 			json_t *sh = NULL;
-			if ((r = kb_rev_shard_get(s, json_string_value(id), &sh)) != KB_OK)
+			if ((r = kb_rev_shard_get(s, json_string_value(id), NULL, 0, &sh)) != KB_OK)
 				break;
 			if (json_array_extend(all, json_object_get(sh, "entries")) != 0)
 				r = KB_ERR_NOMEM;

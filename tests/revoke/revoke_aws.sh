@@ -2,7 +2,9 @@
 # broker revoke / krl publish with the AWS Secrets Manager backend
 # (moto_server, SigV4 checked): the record is a secret boto3 can read,
 # concurrent revokers lose nothing (idempotency-token compare-and-swap),
-# and the published KRL makes sshd refuse the revoked certificate.
+# and the published KRL makes sshd refuse the revoked certificate; then
+# concurrent batch revokers that seal shards on AWS lose nothing and boto3
+# reassembles the whole record from the head and its shards.
 . "$KB_TESTLIB/common.sh"
 . "$KB_SOURCE_ROOT/tests/aws/lib.sh"
 . "$KB_SOURCE_ROOT/tests/issue/lib.sh"
@@ -44,3 +46,41 @@ for n in e1 e2 e3 e4; do login "$D/$n" && kb_fail "$n accepted after revocation 
 login "$D/e5" || kb_fail "e5 refused although not revoked"
 "$BROKER" audit verify "$D/audit/audit.log" >/dev/null 2>"$D/err" || kb_fail "audit verify: $(cat "$D/err")"
 kb_pass "aws: four concurrent revocations recorded, KRL refuses them in sshd, e5 logs in, audit verifies"
+
+# ---- sharding on AWS: three concurrent batches of 700 and four single revokes ----
+python3 -c 'import random; r=random.Random(9); print("\n".join(str(r.randrange(1,2**63)) for _ in range(2104)))' >"$D/serials"
+pids=()
+for i in 0 1 2; do
+	# shellcheck disable=SC2046
+	"$BROKER" -q revoke --no-agent $(sed -n "$((i * 700 + 1)),$((i * 700 + 700))p" "$D/serials" | sed 's/^/--serial /') \
+		2>"$D/err-b$i" &
+	pids+=($!)
+done
+for s in $(sed -n '2101,2104p' "$D/serials"); do
+	"$BROKER" -q revoke --no-agent --serial "$s" 2>"$D/err-s$s" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || kb_fail "a concurrent revoke failed (aws): $(cat "$D"/err-[bs]*)"; done
+"$BROKER" --json krl publish -f "$KRL" >"$D/pub.json" 2>"$D/err" || kb_fail "publish (aws): $(cat "$D/err")"
+[ "$(issue_json "$D/pub.json" 'j["entries"]')" = 2108 ] || kb_fail "entries lost (aws): $(cat "$D/pub.json")"
+aws_py - "$D/serials" <<'PY' || kb_fail "boto3 cannot reassemble the sharded record"
+import boto3, json, os, sys
+sm = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"], endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+def get(name):
+    v = sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+    return json.loads(v.get("SecretString") or v["SecretBinary"])
+head = get("keybroker/revocations")
+assert head["kind"] == "keybroker/revocations/v2"
+assert len(head["shards"]) >= 2, head["shards"]
+serials = set(e["serial"] for e in head["entries"] if "serial" in e)
+for sid in head["shards"]:
+    sh = get("keybroker/revocations/shards/" + sid)
+    assert sh["kind"] == "keybroker/revocation-shard/v1"
+    for e in sh["entries"]:
+        assert isinstance(e.get("ca", 0), int) and e.get("ca", 0) < len(sh["cas"])
+        if "serial" in e:
+            serials.add(e["serial"])
+want = set(open(sys.argv[1]).read().split())
+assert want <= serials, len(want - serials)
+PY
+kb_pass "aws: concurrent batch revokers seal shards, all 2108 entries published, boto3 reads head + shards"
