@@ -69,6 +69,8 @@ cmp -s "$D/snap.before" "$D/snap.after" || kb_fail "--dry-run changed something:
 [ "$(rot_json "$D/dry.json" 'j["credentials"][0]["steps"]["create"]["status"]')" = would-run ] ||
 	kb_fail "dry run report: $(cat "$D/dry.json")"
 [ "$(rot_json "$D/dry.json" 'j["dry_run"]')" = True ] || kb_fail "dry run not marked"
+[ "$(rot_json "$D/dry.json" 'sorted(set(h["steps"]["probe"]["status"] + "/" + h["steps"]["set"]["status"] for h in j["credentials"][0]["hosts"]))')" = "['ok/would-run']" ] ||
+	kb_fail "dry run: hosts not checked read-only: $(cat "$D/dry.json")"
 kb_pass "--dry-run reports the plan and changes nothing"
 
 # ---- a full rotation ----
