@@ -260,6 +260,16 @@ run 0 -k "$KH" -i "$D/id_ed25519" -a "%h/h %u.keys" "$TGT" add "$D/id_new.pub"
 run 17 -k "$KH" -i "$D/id_ed25519" -a "%x/keys" "$TGT" add "$D/id_new.pub"
 kb_pass "authorized_keys paths: default, relative, %h, %u"
 
+# a forced command that exits 0 is not taken for a successful edit
+cp "$D/ak.orig" "$AK"
+echo "command=\"true\" $(cat "$D/id_c1.pub")" >>"$AK"
+cp "$AK" "$D/ak.forced"
+run 1 -k "$KH" -i "$D/id_c1" -a "$D/%u.keys" "$TGT" add "$D/id_new.pub"
+err_has "did not run the edit script"
+run 1 -k "$KH" -i "$D/id_c1" -a "$D/%u.keys" "$TGT" has "$D/id_new.pub"
+cmp -s "$AK" "$D/ak.forced" || kb_fail "the file changed under a forced command"
+kb_pass "a forced command is detected"
+
 # concurrent edits of one file lose nothing (lock)
 cp "$D/ak.orig" "$AK"
 pids=()
