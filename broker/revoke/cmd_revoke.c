@@ -1,6 +1,7 @@
 /* broker revoke --serial N... | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE | --cert CERTFILE
  *               [--ca CAFILE] [--reason TEXT] [--agent SOCKET | --no-agent]
  * broker revoke --prune [--dry-run]
+ * broker revoke --list
  *
  * Records the revocation in the backend (keybroker/revocations), writes an
  * audit line and removes matching identities from the local agent.
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 		   "                      --key PUBFILE | --cert CERTFILE) [--ca CAFILE]\n"
 		   "                     [--reason TEXT] [--agent SOCKET | --no-agent] [--json]\n"
 		   "       broker revoke --prune [--dry-run] [--json]\n"
+		   "       broker revoke --list [--json]\n"
 		   "Records the revocation in the backend (%s), audits it and removes matching\n"
 		   "identities from the agent ($SSH_AUTH_SOCK).  Then run 'broker krl publish -f FILE'.\n"
 		   "--serial and --key-id apply to the user CA (every CA in its bundle) unless --ca names one;\n"
@@ -239,7 +241,7 @@ static int read_serials(struct serial_list *l, const char *path)
 int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 {
 	enum { OPT_SERIAL = 256, OPT_SERIALS_FROM, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_CERT, OPT_CA, OPT_REASON, OPT_AGENT, OPT_NOAGENT,
-	       OPT_PRUNE, OPT_DRYRUN };
+	       OPT_PRUNE, OPT_DRYRUN, OPT_LIST };
 	static const struct option longopts[] = {
 		{ "serial", required_argument, NULL, OPT_SERIAL }, { "serials-from", required_argument, NULL, OPT_SERIALS_FROM },
 		{ "key-id", required_argument, NULL, OPT_KEYID },
@@ -247,13 +249,13 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		{ "cert", required_argument, NULL, OPT_CERT }, { "ca", required_argument, NULL, OPT_CA },
 		{ "reason", required_argument, NULL, OPT_REASON }, { "agent", required_argument, NULL, OPT_AGENT },
 		{ "no-agent", no_argument, NULL, OPT_NOAGENT }, { "prune", no_argument, NULL, OPT_PRUNE },
-		{ "dry-run", no_argument, NULL, OPT_DRYRUN }, { "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, OPT_DRYRUN }, { "list", no_argument, NULL, OPT_LIST }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL, *cafile = NULL, *from = NULL;
 	struct serial_list sl = { 0 };
 	const char *sock = getenv("SSH_AUTH_SOCK");
-	bool want_cert = false, prune = false, dry_run = false;
+	bool want_cert = false, prune = false, dry_run = false, list = false;
 	struct target *t = NULL;
 	size_t nt = 0, nforms = 0, ncas = 0;
 	struct kb_key **cas = NULL;
@@ -303,6 +305,7 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		case OPT_NOAGENT: sock = NULL; break;
 		case OPT_PRUNE: prune = true; break;
 		case OPT_DRYRUN: dry_run = true; break;
+		case OPT_LIST: list = true; break;
 		case 'j': ctx->json = true; break;
 		case 'h': free(sl.v); usage(stdout); return KB_EXIT_OK;
 		default:
@@ -313,11 +316,13 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	}
 	if (optind < argc)
 		rc = kb_usage_error(ctx, "revoke: unexpected argument '%s'", argv[optind]);
+	else if (list && (nforms != 0 || cafile || reason || prune || dry_run))
+		rc = kb_usage_error(ctx, "revoke: --list takes only --json");
 	else if (prune && (nforms != 0 || cafile || reason))
 		rc = kb_usage_error(ctx, "revoke: --prune takes only --dry-run and --json");
 	else if (dry_run && !prune)
 		rc = kb_usage_error(ctx, "revoke: --dry-run goes with --prune");
-	else if (!prune && nforms != 1)
+	else if (!prune && !list && nforms != 1)
 		rc = kb_usage_error(ctx, "revoke: give exactly one of --serial, --key-id, --identity, --key, --cert");
 	else if (cafile != NULL && sl.n == 0 && from == NULL && key_id == NULL)
 		rc = kb_usage_error(ctx, "revoke: --ca goes with --serial or --key-id");
@@ -342,6 +347,13 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	struct kb_config *cfg = kb_ctx_config(ctx);
 	if (cfg == NULL)
 		goto out;
+	if (list) { /* a read: no audit line, no audit log needed */
+		if ((r = kb_store_open(cfg, &store)) != KB_OK)
+			rc = kb_fail(ctx, r, "cannot open the %s backend", kb_config_get(cfg, "backend"));
+		else
+			rc = kb_rev_cmd_list(ctx, store);
+		goto out;
+	}
 	const char *log = kb_config_get(cfg, "audit.log");
 	if (log == NULL) {
 		rc = kb_fail(ctx, KB_ERR_INVALID, "no audit log configured (audit.log); revocations are always audited");

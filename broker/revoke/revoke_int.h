@@ -43,6 +43,8 @@ void kb_rev_cache_done(struct kb_rev_shard_cache *c);
 /* broker revoke --prune [--dry-run] (cmd_revoke_prune.c); an exit code. */
 struct kb_ctx;
 struct kb_audit;
+/* broker revoke --list (cmd_revoke_list.c); an exit code. */
+int kb_rev_cmd_list(struct kb_ctx *ctx, struct kb_store *store);
 int kb_rev_cmd_prune(struct kb_ctx *ctx, struct kb_store *store, struct kb_audit *audit, const char *requester,
 		     bool dry_run);
 

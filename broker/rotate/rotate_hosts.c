@@ -68,6 +68,11 @@ void kb_rot_step_error(struct kb_rot_step *s, int err, const char *what)
 		 kb_err_detail()[0] ? ": " : "", kb_err_detail());
 }
 
+static bool is_network(int err)
+{
+	return err == KB_ERR_TIMEOUT || err == KB_ERR_NETWORK;
+}
+
 static enum kb_rot_status status_for(int err)
 {
 	return err == KB_ERR_TIMEOUT || err == KB_ERR_NETWORK ? KB_ROT_UNREACHABLE : KB_ROT_FAILED;
@@ -211,12 +216,21 @@ void kb_rot_host_set(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb_r
 		return;
 	}
 	kb_rot_mark(job, rc, h, "set", s, KB_ROT_RUNNING);
+	bool reused = h->c_cur != NULL;
 	if ((r = connect_with(job, h, install ? NULL : rc->cur->key, install, &h->c_cur)) != KB_OK) {
 		finish_step(job, rc, h, KB_ROT_SET, t0, r,
 			    install ? "login through the agent (SSH_AUTH_SOCK)" : "login with the current key", NULL);
 		return;
 	}
-	if ((r = kb_sshc_authkeys_add(h->c_cur, newc->key, rc->name)) != KB_OK) {
+	r = kb_sshc_authkeys_add(h->c_cur, newc->key, rc->name);
+	if (reused && is_network(r)) {
+		/* The session kept from the probe may have been closed by the
+		 * server meanwhile: one fresh login. */
+		drop(&h->c_cur);
+		if ((r = connect_with(job, h, rc->cur->key, false, &h->c_cur)) == KB_OK)
+			r = kb_sshc_authkeys_add(h->c_cur, newc->key, rc->name);
+	}
+	if (r != KB_OK) {
 		drop(&h->c_cur);
 		finish_step(job, rc, h, KB_ROT_SET, t0, r, "adding the key to authorized_keys", newc->fingerprint);
 		return;
@@ -285,11 +299,18 @@ void kb_rot_host_remove(struct kb_rot_job *job, struct kb_rot_cred *rc, struct k
 	int r;
 
 	kb_rot_mark(job, rc, h, "remove", s, KB_ROT_RUNNING);
+	bool reused = h->c_new != NULL;
 	if ((r = connect_with(job, h, rc->pend->key, false, &h->c_new)) != KB_OK) {
 		finish_step(job, rc, h, KB_ROT_REMOVE, t0, r, "login with the new key", NULL);
 		return;
 	}
-	if ((r = kb_sshc_authkeys_remove(h->c_new, rc->cur->key)) != KB_OK) {
+	r = kb_sshc_authkeys_remove(h->c_new, rc->cur->key);
+	if (reused && is_network(r)) {
+		drop(&h->c_new);
+		if ((r = connect_with(job, h, rc->pend->key, false, &h->c_new)) == KB_OK)
+			r = kb_sshc_authkeys_remove(h->c_new, rc->cur->key);
+	}
+	if (r != KB_OK) {
 		drop(&h->c_new);
 		finish_step(job, rc, h, KB_ROT_REMOVE, t0, r, "removing the old key", rc->cur->fingerprint);
 		return;

@@ -163,7 +163,12 @@ revoked_by_keygen "$KRL" "$D/valid1-cert.pub" || kb_fail "prune dropped a still-
 revoked_by_keygen "$KRL" "$D/plain.pub" || kb_fail "prune dropped a key revocation"
 revoked_by_keygen "$KRL" "$D/victim-cert.pub" || kb_fail "prune dropped the victim"
 "$BROKER" audit verify "$D/audit/audit.log" >/dev/null 2>"$D/err" || kb_fail "audit verify: $(cat "$D/err")"
-kb_pass "--prune drops only the expired certificate; --dry-run writes nothing; audited"
+"$BROKER" --json revoke --list >"$D/list.json" 2>"$D/err" || kb_fail "revoke --list: $(cat "$D/err")"
+[ "$(issue_json "$D/list.json" 'j["count"]')" = 4010 ] || kb_fail "--list count: $(head -c 300 "$D/list.json")"
+[ "$(issue_json "$D/list.json" 'sum(1 for e in j["entries"] if e.get("serial") == "'"$VICTIM"'")')" = 1 ] ||
+	kb_fail "--list: the victim not listed once"
+"$BROKER" revoke --list 2>/dev/null | grep -q "serial $VICTIM ca SHA256:" || kb_fail "--list text lacks the victim"
+kb_pass "--prune drops only the expired certificate; --dry-run writes nothing; audited; --list shows the rest"
 
 # ---- CA rotation: a serial of the previous CA is revoked too ----
 issue oldca
