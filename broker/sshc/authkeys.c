@@ -22,8 +22,10 @@
 #define COMMENT_MAX 200
 
 /* The script proper; the variables op, f, blob and line are set before
- * it.  Exit codes: 0 done (has: present), 1 has: absent, 2 usage,
- * 3 I/O error, 4 locked by another edit, 5 no awk. */
+ * it.  On success it prints "kb-authkeys:done" (has: ":present" or
+ * ":absent") and exits 0, so a forced command or a broken shell that
+ * exits 0 without running it is noticed.  Errors: exit 2 usage, 3 I/O
+ * error, 4 locked by another edit, 5 no awk, with a message on stderr. */
 static const char script_body[] =
 	"{\n"
 	"set -u\n"
@@ -49,10 +51,10 @@ static const char script_body[] =
 	"has() { [ -f \"$f\" ] && awk -v blob=\"$blob\" \"$fn\"' keyfield($0) == blob { found = 1; exit } END { exit !found }' \"$f\"; }\n"
 	"d=$(dirname -- \"$f\") || die 3 'bad path'\n"
 	"if [ -e \"$f\" ] && [ ! -f \"$f\" ]; then die 3 \"$f is not a regular file\"; fi\n"
-	"if [ \"$op\" = has ]; then if has; then exit 0; else exit 1; fi; fi\n"
+	"if [ \"$op\" = has ]; then if has; then echo kb-authkeys:present; else echo kb-authkeys:absent; fi; exit 0; fi\n"
 	"if [ \"$op\" = add ]; then\n"
 	"  if [ ! -d \"$d\" ]; then mkdir -p -- \"$d\" || die 3 \"cannot create $d\"; fi\n"
-	"elif [ ! -f \"$f\" ]; then exit 0\n"
+	"elif [ ! -f \"$f\" ]; then echo kb-authkeys:done; exit 0\n"
 	"fi\n"
 	"lock=\"$f.kb-lock\"\n"
 	"n=0\n"
@@ -66,7 +68,7 @@ static const char script_body[] =
 	"trap 'rm -f -- \"$tmp\"; rmdir -- \"$lock\" 2>/dev/null' EXIT\n"
 	"trap 'exit 3' HUP INT TERM\n"
 	"if [ \"$op\" = add ]; then\n"
-	"  has && exit 0\n"
+	"  if has; then echo kb-authkeys:done; exit 0; fi\n"
 	"  : > \"$tmp\" || die 3 \"cannot write in $d\"\n"
 	"  if [ -s \"$f\" ]; then\n"
 	"    cat -- \"$f\" > \"$tmp\" || die 3 \"cannot copy $f\"\n"
@@ -74,7 +76,7 @@ static const char script_body[] =
 	"  fi\n"
 	"  printf '%s\\n' \"$line\" >> \"$tmp\" || die 3 \"cannot write $tmp\"\n"
 	"elif [ \"$op\" = remove ]; then\n"
-	"  has || exit 0\n"
+	"  if ! has; then echo kb-authkeys:done; exit 0; fi\n"
 	"  nonl=0\n"
 	"  [ -z \"$(tail -c 1 -- \"$f\")\" ] || nonl=1\n"
 	"  awk -v blob=\"$blob\" -v nonl=\"$nonl\" \"$fn\"'\n"
@@ -85,6 +87,7 @@ static const char script_body[] =
 	"fi\n"
 	"chmod 600 \"$tmp\" || die 3 \"cannot chmod $tmp\"\n"
 	"mv -f -- \"$tmp\" \"$f\" || die 3 \"cannot replace $f\"\n"
+	"echo kb-authkeys:done\n"
 	"exit 0\n"
 	"} </dev/null\n";
 
@@ -216,6 +219,11 @@ static void first_line(const struct kb_buf *e, char *out, size_t n)
 	out[i] = '\0';
 }
 
+static bool output_is(const char *got, size_t n, const char *want)
+{
+	return n == strlen(want) && memcmp(got, want, n) == 0;
+}
+
 static int run(struct kb_sshc *c, const char *op, const struct kb_key *pub, const char *comment, int *ret_status)
 {
 	struct kb_buf script, out, err;
@@ -236,8 +244,24 @@ static int run(struct kb_sshc *c, const char *op, const struct kb_key *pub, cons
 	if (r != 0)
 		goto out;
 	*ret_status = status;
-	if (status == 0 || (status == 1 && strcmp(op, "has") == 0))
+	if (status == 0) {
+		const char *got = (const char *)kb_buf_ptr(&out);
+		size_t n = kb_buf_remaining(&out);
+		bool has = strcmp(op, "has") == 0;
+
+		if (has && output_is(got, n, "kb-authkeys:present\n")) {
+			*ret_status = 0;
+		} else if (has && output_is(got, n, "kb-authkeys:absent\n")) {
+			*ret_status = 1;
+		} else if (has || !output_is(got, n, "kb-authkeys:done\n")) {
+			first_line(&out, msg, sizeof(msg));
+			r = kb_err_set(KB_ERR_BACKEND,
+				       "%s: authorized_keys %s: the host did not run the edit script (a forced command or "
+				       "a restricted shell?); it printed '%s'",
+				       c->name, op, msg);
+		}
 		goto out;
+	}
 	first_line(&err, msg, sizeof(msg));
 	switch (status) {
 	case 4:

@@ -422,13 +422,18 @@ static int auth_blob(const struct kb_key *k, bool plain_only, struct kb_buf *out
 
 	if (kb_key_type(k) != KB_KEY_RSA)
 		return cert ? kb_key_public_blob(k, out) : kb_key_plain_blob(k, out);
+	/* The CA's signature covers a certificate's type string, so an RSA
+	 * certificate cannot be renamed: with libssh2 1.10 it could only be
+	 * offered as ssh-rsa-cert-v01 (SHA-1), which OpenSSH 8.8+ refuses. */
+	if (cert)
+		return KB_ERR_UNSUPPORTED;
 	kb_buf_init(&plain, KB_KEY_BLOB_MAX);
 	if ((r = cert ? kb_key_public_blob(k, &plain) : kb_key_plain_blob(k, &plain)) != 0)
 		goto out;
 	kb_buf_init_ro(&view, plain.data, plain.len);
 	if ((r = kb_buf_get_string_direct(&view, &p, &n)) != 0)
 		goto out;
-	if ((r = kb_buf_put_cstring(out, cert ? "rsa-sha2-512-cert-v01@openssh.com" : "rsa-sha2-512")) != 0 ||
+	if ((r = kb_buf_put_cstring(out, "rsa-sha2-512")) != 0 ||
 	    (r = kb_buf_put(out, kb_buf_ptr(&view), kb_buf_remaining(&view))) != 0)
 		goto out;
 out:
@@ -488,6 +493,11 @@ static int auth_key(struct kb_sshc *c, const struct kb_key *key, int64_t deadlin
 	return r;
 }
 
+static bool is_ecdsa(enum kb_key_type t)
+{
+	return t == KB_KEY_ECDSA_P256 || t == KB_KEY_ECDSA_P384 || t == KB_KEY_ECDSA_P521;
+}
+
 static int auth_agent(struct kb_sshc *c, const char *sock, const struct kb_key *pin, int64_t deadline)
 {
 	struct kb_agent_client *ag = NULL;
@@ -524,6 +534,14 @@ static int auth_agent(struct kb_sshc *c, const char *sock, const struct kb_key *
 
 		if (id->key == NULL)
 			continue;
+		if (kb_key_is_cert(id->key) && !is_ecdsa(kb_key_type(id->key))) {
+			/* libssh2 1.10 labels the signature with the certificate's
+			 * name; OpenSSH wants the plain name and refuses it.  Only
+			 * for ECDSA certificates does libssh2 use the plain name. */
+			kb_debug("%s: skipping the agent's %s certificate (libssh2 1.10 signs certificates other "
+				 "than ECDSA wrongly)", c->name, kb_key_type_label(id->key));
+			continue;
+		}
 		if (pin != NULL && (id->blob_len != pinblob.len || memcmp(id->blob, pinblob.data, pinblob.len) != 0))
 			continue;
 		tried++;

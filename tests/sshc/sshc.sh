@@ -19,7 +19,9 @@ done
 mkdir -p "$D/sshd"
 ssh-keygen -q -t ecdsa -b 256 -N '' -f "$D/sshd/host_ecdsa"
 ssh-keygen -q -t rsa -b 3072 -N '' -f "$D/sshd/host_rsa"
+ssh-keygen -q -t ed25519 -N '' -f "$D/ca"
 kb_sshd_start "$D/sshd" "HostKey $D/sshd/host_ecdsa" "HostKey $D/sshd/host_rsa" "SetEnv HOME=$D/home" \
+	"TrustedUserCAKeys $D/ca.pub" \
 	"Match all" "AuthorizedKeysFile $D/%u.keys"
 AK=$D/$U.keys
 cat "$D/id_ed25519.pub" "$D/id_ecdsa.pub" "$D/id_rsa.pub" >"$AK"
@@ -195,6 +197,23 @@ run 11 -k "$KH" -A "$D/agent.nosock" "$TGT" exec true
 err_has "cannot use the agent at $D/agent.nosock"
 kb_pass "agent auth: any key, pinned key, pinned refused key fails, RSA via agent"
 
+# certificates in the agent (user certificates, TrustedUserCAKeys):
+# ECDSA ones work; Ed25519 and RSA ones are skipped (libssh2 1.10 labels
+# their signatures with the certificate name, which OpenSSH refuses)
+ssh-add -q -D 2>/dev/null
+ssh-keygen -q -t ecdsa -b 256 -N '' -f "$D/id_ucert"
+for t in c2 ucert; do
+	ssh-keygen -q -s "$D/ca" -I "cert-$t" -n "$U" -V -5m:+1h "$D/id_$t.pub"
+	ssh-add -q "$D/id_$t" 2>/dev/null
+done
+ssh-add -q -d "$D/id_c2.pub" "$D/id_ucert.pub" 2>/dev/null # certificates only
+ssh-add -q "$D/id_c2-cert.pub" "$D/id_ucert-cert.pub" 2>/dev/null
+[ "$(ssh-add -L | grep -c cert-v01)" -eq 2 ] || kb_fail "agent setup: $(ssh-add -L | cut -c1-40)"
+run 0 -k "$KH" -A "$D/agent.sock" "$TGT" exec true
+grep -q "Accepted publickey for $U .* ECDSA-CERT .* ID cert-ucert" "$SSHD_LOG" || kb_fail "no certificate login in the log"
+ssh-add -q -D 2>/dev/null
+kb_pass "agent auth with an ECDSA user certificate"
+
 # --- parallel sessions in threads ---
 run 0 -j 8 -k "$KH" -i "$D/id_ed25519" "$TGT" exec 'echo par'
 [ "$(grep -c '^par$' "$D/out")" -eq 8 ] || kb_fail "8 parallel sessions: $(cat "$D/out")"
@@ -259,6 +278,16 @@ run 0 -k "$KH" -i "$D/id_ed25519" -a "%h/h %u.keys" "$TGT" add "$D/id_new.pub"
 [ -f "$D/home/h $U.keys" ] || kb_fail "%h path"
 run 17 -k "$KH" -i "$D/id_ed25519" -a "%x/keys" "$TGT" add "$D/id_new.pub"
 kb_pass "authorized_keys paths: default, relative, %h, %u"
+
+# a forced command that exits 0 is not taken for a successful edit
+cp "$D/ak.orig" "$AK"
+echo "command=\"true\" $(cat "$D/id_c1.pub")" >>"$AK"
+cp "$AK" "$D/ak.forced"
+run 1 -k "$KH" -i "$D/id_c1" -a "$D/%u.keys" "$TGT" add "$D/id_new.pub"
+err_has "did not run the edit script"
+run 1 -k "$KH" -i "$D/id_c1" -a "$D/%u.keys" "$TGT" has "$D/id_new.pub"
+cmp -s "$AK" "$D/ak.forced" || kb_fail "the file changed under a forced command"
+kb_pass "a forced command is detected"
 
 # concurrent edits of one file lose nothing (lock)
 cp "$D/ak.orig" "$AK"
