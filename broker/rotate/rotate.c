@@ -341,7 +341,8 @@ static int run_steps(struct kb_rot_job *job, struct kb_rot_cred *rc)
 			 rc->pend_version);
 	}
 	if (job->dry_run) {
-		if (rc->pend != NULL)
+		/* Read-only: can the job log in, what is installed. */
+		if (rc->nhosts > 0 && rc->hosts[0].step[KB_ROT_PROBE].st == KB_ROT_NOTRUN)
 			kb_rot_for_hosts(job, rc, kb_rot_host_probe, NULL);
 		mark_all(job, rc, KB_ROT_SET, KB_ROT_WOULD, "would install the pending key");
 		mark_all(job, rc, KB_ROT_TEST, KB_ROT_WOULD, "would log in with the pending key");

@@ -178,7 +178,9 @@ void kb_rot_host_probe(struct kb_rot_job *job, struct kb_rot_cred *rc, struct kb
 		finish_step(job, rc, h, KB_ROT_PROBE, t0, r, "reading authorized_keys", NULL);
 		return;
 	}
-	if (rc->pend) {
+	if (look == NULL) {
+		snprintf(s->note, sizeof(s->note), "logged in with the current key");
+	} else if (rc->pend) {
 		snprintf(s->note, sizeof(s->note), "%s", has ? "pending key installed" : "pending key not installed");
 	} else if (!has) {
 		snprintf(s->note, sizeof(s->note), "no previous key");

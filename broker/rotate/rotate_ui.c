@@ -106,9 +106,17 @@ void kb_rot_ui_update(struct kb_rot_ui *ui, const struct kb_rot_cred *rc, const 
 
 void kb_rot_ui_end(struct kb_rot_ui *ui, const struct kb_rot_cred *rc)
 {
-	if (ui->quiet)
-		return;
-	if (ui->block && rc->nhosts > 0 && rc->nhosts <= TTY_MAX_HOSTS) {
+	if (ui->quiet) {
+		/* -q hides progress, not trouble. */
+		if (rc->result == KB_ROT_DONE)
+			return;
+		for (size_t i = 0; i < rc->nhosts; i++)
+			for (int k = 0; k < KB_ROT_NHSTEPS; k++)
+				if (rc->hosts[i].step[k].detail[0])
+					plain(rc, &rc->hosts[i], kb_rot_hstep_name((enum kb_rot_hstep)k),
+					      &rc->hosts[i].step[k]);
+	}
+	if (!ui->quiet && ui->block && rc->nhosts > 0 && rc->nhosts <= TTY_MAX_HOSTS) {
 		draw(ui, rc);
 		for (size_t i = 0; i < rc->nhosts; i++)
 			for (int k = 0; k < KB_ROT_NHSTEPS; k++)

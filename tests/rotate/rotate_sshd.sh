@@ -69,6 +69,8 @@ cmp -s "$D/snap.before" "$D/snap.after" || kb_fail "--dry-run changed something:
 [ "$(rot_json "$D/dry.json" 'j["credentials"][0]["steps"]["create"]["status"]')" = would-run ] ||
 	kb_fail "dry run report: $(cat "$D/dry.json")"
 [ "$(rot_json "$D/dry.json" 'j["dry_run"]')" = True ] || kb_fail "dry run not marked"
+[ "$(rot_json "$D/dry.json" 'sorted(set(h["steps"]["probe"]["status"] + "/" + h["steps"]["set"]["status"] for h in j["credentials"][0]["hosts"]))')" = "['ok/would-run']" ] ||
+	kb_fail "dry run: hosts not checked read-only: $(cat "$D/dry.json")"
 kb_pass "--dry-run reports the plan and changes nothing"
 
 # ---- a full rotation ----
@@ -138,14 +140,15 @@ kb_pass "--resume-only with nothing under way changes nothing"
 ssh-keygen -q -t ed25519 -N '' -f "$D/fake_host"
 sed "s|^\[127.0.0.1\]:${PORTS[3]} .*|[127.0.0.1]:${PORTS[3]} $(cut -d' ' -f1,2 "$D/fake_host.pub")|" "$KH" >"$D/bad_kh"
 rc=0
-"$BROKER" rotate --credential db --known-hosts "$D/bad_kh" --authorized-keys 'keys/%u.keys' 2>"$D/bad.err" || rc=$?
+"$BROKER" -q rotate --credential db --known-hosts "$D/bad_kh" --authorized-keys 'keys/%u.keys' 2>"$D/bad.err" || rc=$?
 [ "$rc" = 1 ] || kb_fail "wrong known_hosts: exit $rc, wanted 1: $(cat "$D/bad.err")"
-grep -qi "host key" "$D/bad.err" || kb_fail "no host key error: $(cat "$D/bad.err")"
+grep -qi "127.0.0.1:${PORTS[3]}.*host key" "$D/bad.err" || kb_fail "-q: no host key error for host 3: $(cat "$D/bad.err")"
+grep -q ": ok" "$D/bad.err" && kb_fail "-q printed progress: $(cat "$D/bad.err")"
 rot_current_everywhere "wrong known_hosts entry"
 for i in 1 2 3; do rot_keys $i | grep -q "$(rot_blob current)" || kb_fail "current key removed from host $i"; done
 "$BROKER" rotate --credential db "${HOSTOPTS[@]}" 2>"$D/err" || kb_fail "rerun with the right known_hosts: $(cat "$D/err")"
 rot_converged "after a refused host key"
-kb_pass "a wrong known_hosts entry refuses the host (exit 1), nothing removed; the rerun converges"
+kb_pass "a wrong known_hosts entry refuses the host (exit 1; -q shows only the error), nothing removed; the rerun converges"
 
 # ---- two jobs at once (local store: the idempotency token makes them share one pending version) ----
 "$BROKER" rotate --credential db "${HOSTOPTS[@]}" >/dev/null 2>"$D/j1.err" &
