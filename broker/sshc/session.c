@@ -140,6 +140,65 @@ static ssize_t ssh_send(libssh2_socket_t fd, const void *buf, size_t n, int flag
 	return r < 0 ? -errno : r;
 }
 
+/* Name resolution under the deadline: IP literals directly, names with
+ * glibc's getaddrinfo_a so a dead resolver cannot hold the job.  A lookup
+ * still running at the deadline cannot always be cancelled; its small
+ * request block is then left to the resolver thread (leaked). */
+static int resolve(struct kb_sshc *c, const char *port, const struct addrinfo *hints, int64_t deadline,
+		   struct addrinfo **ret)
+{
+	struct addrinfo h = *hints;
+	struct req {
+		struct gaicb cb;
+		struct addrinfo hints;
+		char host[sizeof(c->t.host)];
+		char port[8];
+	} *q;
+	struct gaicb *list[1];
+	int r;
+
+	*ret = NULL;
+	h.ai_flags |= AI_NUMERICHOST;
+	if (getaddrinfo(c->t.host, port, &h, ret) == 0)
+		return 0;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return KB_ERR_NOMEM;
+	q->hints = *hints;
+	kb_strlcpy(q->host, c->t.host, sizeof(q->host));
+	kb_strlcpy(q->port, port, sizeof(q->port));
+	q->cb.ar_name = q->host;
+	q->cb.ar_service = q->port;
+	q->cb.ar_request = &q->hints;
+	list[0] = &q->cb;
+	if ((r = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0) {
+		free(q);
+		return kb_err_set(KB_ERR_NETWORK, "%s: cannot resolve %s: %s", c->name, c->t.host, gai_strerror(r));
+	}
+	for (;;) {
+		int64_t left = deadline - kb_sshc_now_ms();
+		struct timespec ts;
+		const struct gaicb *const *wait = (const struct gaicb *const *)list;
+
+		if ((r = gai_error(&q->cb)) != EAI_INPROGRESS)
+			break;
+		if (left <= 0) {
+			if (gai_cancel(&q->cb) == EAI_CANCELED)
+				free(q);
+			return kb_err_set(KB_ERR_TIMEOUT, "%s: timed out resolving %s", c->name, c->t.host);
+		}
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		gai_suspend(wait, 1, &ts);
+	}
+	if (r != 0) {
+		free(q);
+		return kb_err_set(KB_ERR_NETWORK, "%s: cannot resolve %s: %s", c->name, c->t.host, gai_strerror(r));
+	}
+	*ret = q->cb.ar_result;
+	free(q);
+	return 0;
+}
+
 static int tcp_connect(struct kb_sshc *c, int64_t deadline)
 {
 	struct addrinfo hints, *res = NULL, *ai;
@@ -152,9 +211,8 @@ static int tcp_connect(struct kb_sshc *c, int64_t deadline)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%u", (unsigned)c->t.port);
-	r = getaddrinfo(c->t.host, port, &hints, &res);
-	if (r != 0)
-		return kb_err_set(KB_ERR_NETWORK, "%s: cannot resolve %s: %s", c->name, c->t.host, gai_strerror(r));
+	if ((r = resolve(c, port, &hints, deadline, &res)) != 0)
+		return r;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		struct pollfd pfd;
 		int64_t left;

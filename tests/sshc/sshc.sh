@@ -104,6 +104,16 @@ t1=$(ms)
 err_has "$U@127.0.0.1:$SP"
 err_has "timed out"
 kb_pass "connect timeout against a silent listener ($((t1 - t0)) ms for 1000 ms)"
+# host names are resolved under the deadline too (getaddrinfo_a)
+echo "[localhost]:$SSHD_PORT $HOSTPUB" >"$D/kh.localhost"
+run 0 -k "$D/kh.localhost" -i "$D/id_ed25519" -T 5000 "$U@localhost:$SSHD_PORT" exec true
+t0=$(ms)
+"$T" -k "$KH" -i "$D/id_ed25519" -T 1000 "$U@no-such-host.invalid:22" connect >"$D/out" 2>"$D/err"
+rc=$?
+t1=$(ms)
+[ $rc -eq 15 ] || [ $rc -eq 10 ] || kb_fail "unresolvable host: exit $rc: $(cat "$D/err")"
+[ $((t1 - t0)) -lt 5000 ] || kb_fail "name resolution took $((t1 - t0)) ms"
+err_has "no-such-host.invalid"
 # a closed port fails at once with a network error
 CP=$(kb_free_port)
 run 15 -k "$KH" -i "$D/id_ed25519" "$U@127.0.0.1:$CP" connect
