@@ -64,11 +64,17 @@ static int select_names(struct kb_ctx *ctx, struct kb_rot_job *job, const char *
 		if ((names = calloc(ncreds, sizeof(*names))) == NULL)
 			return kb_fail(ctx, KB_ERR_NOMEM, "rotate");
 		for (size_t i = 0; i < ncreds; i++) {
-			if ((r = kb_static_resolve(job->store, creds[i], NULL, &names[n])) != KB_OK) {
+			struct kb_static_cred *c = NULL;
+			struct kb_store_sel sel = { .stage = KB_STAGE_CURRENT };
+			if ((r = kb_static_resolve(job->store, creds[i], NULL, &names[n])) == KB_OK) {
+				n++;
+				r = kb_static_get(job->store, names[n - 1], &sel, false, &c, NULL);
+				kb_static_cred_free(c);
+			}
+			if (r != KB_OK) {
 				kb_store_names_free(names, n);
 				return kb_fail(ctx, r, "rotate: %s", creds[i]);
 			}
-			n++;
 		}
 	} else {
 		char *prefix = all ? kb_strdup("keybroker/") : kb_asprintf("keybroker/%s/", role);

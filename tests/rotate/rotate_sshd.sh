@@ -176,6 +176,8 @@ expect 2 rotate --all --parallel 0 "${HOSTOPTS[@]}"
 expect 2 rotate --all "${HOSTOPTS[@]}" --connect-timeout never
 expect 2 rotate --all --target nohost "${HOSTOPTS[@]}"
 expect 4 rotate --credential nosuch "${HOSTOPTS[@]}"
+expect 4 rotate --credential static/nosuch "${HOSTOPTS[@]}"
+expect 4 rotate --credential keybroker/other/nosuch "${HOSTOPTS[@]}"
 expect 4 rotate --all --known-hosts "$D/none"
 expect 2 static create x
 expect 2 static create "${TARGETS[@]}"
