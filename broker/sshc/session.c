@@ -132,6 +132,35 @@ static ssize_t ssh_send(libssh2_socket_t fd, const void *buf, size_t n, int flag
 	return r < 0 ? -errno : r;
 }
 
+/* Algorithms: libssh2 1.10's defaults still offer arcfour, CBC ciphers,
+ * hmac-md5 and diffie-hellman-group1-sha1.  Offer only what OpenSSH
+ * itself still enables by default among what libssh2 1.10 has (no
+ * chacha20-poly1305, GCM or -etm MACs there, so the Terrapin prefix
+ * truncation, which needs those, does not apply). */
+static int set_methods(struct kb_sshc *c, const char *hostkeys)
+{
+	static const struct {
+		int type;
+		const char *list;
+	} prefs[] = {
+		{LIBSSH2_METHOD_KEX, "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
+				     "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,"
+				     "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,"
+				     "diffie-hellman-group14-sha256"},
+		{LIBSSH2_METHOD_CRYPT_CS, "aes256-ctr,aes192-ctr,aes128-ctr"},
+		{LIBSSH2_METHOD_CRYPT_SC, "aes256-ctr,aes192-ctr,aes128-ctr"},
+		{LIBSSH2_METHOD_MAC_CS, "hmac-sha2-256,hmac-sha2-512"},
+		{LIBSSH2_METHOD_MAC_SC, "hmac-sha2-256,hmac-sha2-512"},
+	};
+
+	if (libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY, hostkeys) != 0)
+		return kb_sshc_lib_error(c, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, "host key algorithms");
+	for (size_t i = 0; i < KB_ARRAY_SIZE(prefs); i++)
+		if (libssh2_session_method_pref(c->s, prefs[i].type, prefs[i].list) != 0)
+			return kb_sshc_lib_error(c, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, "algorithm preferences");
+	return 0;
+}
+
 static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_t deadline)
 {
 	struct kb_buf kh;
@@ -168,10 +197,8 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 	memcpy(&send_fn, &send_ptr, sizeof(send_fn));
 	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, send_fn);
 	libssh2_session_set_blocking(c->s, 0);
-	if (libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY, prefs) != 0) {
-		r = kb_sshc_lib_error(c, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, "host key algorithms");
+	if ((r = set_methods(c, prefs)) != 0)
 		goto out;
-	}
 	while ((rc = libssh2_session_handshake(c->s, c->fd)) == LIBSSH2_ERROR_EAGAIN)
 		if ((r = kb_sshc_wait(c, deadline, "waiting for the SSH handshake")) != 0)
 			goto out;

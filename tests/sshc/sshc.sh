@@ -316,4 +316,10 @@ for p in "${pids[@]}"; do wait "$p" || kb_fail "a concurrent add failed"; done
 for k in c1 c2 c3 c4; do grep -qF "$(cut -d' ' -f2 "$D/id_$k.pub")" "$AK" || kb_fail "concurrent add lost $k"; done
 head -c "$(stat -c %s "$D/ak.orig")" "$AK" | cmp -s - "$D/ak.orig" || kb_fail "concurrent adds changed other lines"
 kb_pass "concurrent adds to one file"
+# weak algorithms are never negotiated (libssh2 1.10 would offer CBC,
+# arcfour and hmac-md5 by default); a server offering only those fails
+kb_sshd_start "$D/weak" "Ciphers aes128-cbc" "SetEnv HOME=$D/home" "Match all" "AuthorizedKeysFile $D/%u.keys"
+run 15 -k "$SSHD_KNOWN_HOSTS" -i "$D/id_ed25519" "$U@127.0.0.1:$SSHD_PORT" connect
+err_has "handshake failed"
+kb_pass "no CBC cipher negotiated"
 echo "all sshc tests passed"
