@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,6 +21,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/util.h"
 #include "ssh/key.h"
 #include "sshc/known_hosts.h"
@@ -96,8 +98,9 @@ int kb_sshc_lib_error(struct kb_sshc *c, int rc, const char *what)
 	return kb_err_set(err, "%s: %s: %s", c->name, what, msg != NULL && *msg ? msg : "libssh2 error");
 }
 
-/* libssh2 allocations; plain malloc so the sign callback's buffer can be
- * released by libssh2 with free(). */
+/* libssh2 allocations: plain malloc (libssh2 releases the sign callback's
+ * buffer with free()), wiped before release because libssh2 keeps key
+ * exchange secrets and session keys in them. */
 static void *ssh_alloc(size_t n, void **abstract)
 {
 	(void)abstract;
@@ -107,13 +110,24 @@ static void *ssh_alloc(size_t n, void **abstract)
 static void ssh_free(void *p, void **abstract)
 {
 	(void)abstract;
-	free(p);
+	if (p != NULL)
+		kb_freezero(p, malloc_usable_size(p));
 }
 
 static void *ssh_realloc(void *p, size_t n, void **abstract)
 {
+	void *q;
+	size_t old;
+
 	(void)abstract;
-	return realloc(p, n);
+	if (p == NULL)
+		return malloc(n);
+	old = malloc_usable_size(p);
+	if ((q = malloc(n ? n : 1)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	kb_freezero(p, old);
+	return q;
 }
 
 /* send() without SIGPIPE when the peer is gone. */
@@ -315,11 +329,20 @@ static int sign_data_alg(const unsigned char *data, size_t len, char **ret)
 	uint8_t u8;
 	int r;
 
+	/* Only ever sign a publickey user authentication request. */
 	kb_buf_init_ro(&b, data, len);
-	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_u8(&b, &u8)) != 0 ||
-	    (r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_string_direct(&b, &p, &n)) != 0 ||
-	    (r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_u8(&b, &u8)) != 0)
+	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_u8(&b, &u8)) != 0)
 		return r;
+	if (u8 != 50) /* SSH_MSG_USERAUTH_REQUEST */
+		return kb_err_set(KB_ERR_INVALID, "refusing to sign something other than a login request");
+	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_string_direct(&b, &p, &n)) != 0)
+		return r;
+	if (n != 14 || memcmp(p, "ssh-connection", 14) != 0)
+		return kb_err_set(KB_ERR_INVALID, "refusing to sign a request for another service");
+	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0)
+		return r;
+	if (n != 9 || memcmp(p, "publickey", 9) != 0 || (r = kb_buf_get_u8(&b, &u8)) != 0 || u8 != 1)
+		return kb_err_set(KB_ERR_INVALID, "refusing to sign a request that is not publickey");
 	return kb_buf_get_cstring(&b, ret);
 }
 

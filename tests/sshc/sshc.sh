@@ -16,7 +16,11 @@ for t in ed25519 ecdsa rsa other new k2 c1 c2 c3 c4; do
 done
 # HOME points at an empty directory (no dot files run, no real ~/.ssh);
 # sshd reads keys from $D/<user>.keys only.
-kb_sshd_start "$D/sshd" "SetEnv HOME=$D/home" "Match all" "AuthorizedKeysFile $D/%u.keys"
+mkdir -p "$D/sshd"
+ssh-keygen -q -t ecdsa -b 256 -N '' -f "$D/sshd/host_ecdsa"
+ssh-keygen -q -t rsa -b 3072 -N '' -f "$D/sshd/host_rsa"
+kb_sshd_start "$D/sshd" "HostKey $D/sshd/host_ecdsa" "HostKey $D/sshd/host_rsa" "SetEnv HOME=$D/home" \
+	"Match all" "AuthorizedKeysFile $D/%u.keys"
 AK=$D/$U.keys
 cat "$D/id_ed25519.pub" "$D/id_ecdsa.pub" "$D/id_rsa.pub" >"$AK"
 KH=$SSHD_KNOWN_HOSTS
@@ -150,6 +154,16 @@ run 13 -k "$D/kh.hashed2" -i "$D/id_ed25519" "$TGT" connect
 # and ssh-keygen finds the entry we matched
 ssh-keygen -F "[127.0.0.1]:$SSHD_PORT" -f "$D/kh.hashed" >/dev/null || kb_fail "ssh-keygen -F"
 kb_pass "hashed entries (ssh-keygen -H) accepted, and a hashed changed key refused"
+
+# the host key type follows what known_hosts lists for the host, as in ssh
+echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$D/sshd/host_ecdsa.pub")" >"$D/kh.ecdsa"
+run 0 -k "$D/kh.ecdsa" -i "$D/id_ed25519" "$TGT" connect
+# RSA host keys need ssh-rsa (SHA-1) host signatures in libssh2 1.10,
+# which OpenSSH 8.8+ no longer makes: a clear error
+echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$D/sshd/host_rsa.pub")" >"$D/kh.rsa"
+run 15 -k "$D/kh.rsa" -i "$D/id_ed25519" "$TGT" connect
+err_has "offers none of the host key types $D/kh.rsa lists"
+kb_pass "host key algorithm chosen from known_hosts (ECDSA); RSA-only entries give a clear error"
 
 { cat "$KH"; echo "@revoked * $HOSTPUB"; } >"$D/kh.revoked"
 run 14 -k "$D/kh.revoked" -i "$D/id_ed25519" "$TGT" connect
