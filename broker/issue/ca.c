@@ -236,6 +236,24 @@ out:
 	return r;
 }
 
+/* An idempotency token "<prefix><id>" within the store's 64-character
+ * limit: long ids (another client's version ids may be 64 characters) are
+ * replaced by a hash. */
+static void make_token(const char *prefix, const char *id, char out[65])
+{
+	size_t pl = strlen(prefix), il = strlen(id);
+	if (pl + il <= 64) {
+		memcpy(out, prefix, pl);
+		memcpy(out + pl, id, il + 1);
+		return;
+	}
+	uint8_t h[16];
+	char hex[2 * sizeof(h) + 1];
+	crypto_generichash(h, sizeof(h), (const uint8_t *)id, strlen(id), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	snprintf(out, 65, "%sh-%s", prefix, hex);
+}
+
 /* ---- rotation state ---- */
 
 struct state {
@@ -344,7 +362,7 @@ static int write_state(struct kb_store *s, bool host, struct state *st)
 {
 	const char *name = kb_ca_rotation_secret_name(host);
 	json_t *j = json_pack("{s:s,s:s}", "kind", STATE_KIND, "ca", host ? "host" : "user");
-	char *json = NULL, *ver = NULL, token[80];
+	char *json = NULL, *ver = NULL, token[65];
 	int r = KB_ERR_NOMEM;
 
 	if (j == NULL)
@@ -366,7 +384,7 @@ static int write_state(struct kb_store *s, bool host, struct state *st)
 	}
 	if ((json = json_dumps(j, JSON_COMPACT)) == NULL)
 		goto out;
-	snprintf(token, sizeof(token), "state-after-%s", st->based_on[0] ? st->based_on : "none");
+	make_token("state-after-", st->based_on[0] ? st->based_on : "none", token);
 	struct kb_store_put_opts opts = { .stage = KB_STAGE_CURRENT,
 					  .token = token,
 					  .description = "keybroker CA rotation state" };
@@ -592,14 +610,14 @@ int kb_ca_rotate(struct kb_store *s, bool host, enum kb_key_type type, unsigned 
 		if (pend == NULL) {
 			enum kb_key_type t = type != KB_KEY_UNSPEC ? type : kb_key_type(cur);
 			unsigned b = type != KB_KEY_UNSPEC ? bits : t == KB_KEY_RSA ? kb_key_bits(cur) : 0;
-			char token[80], *nv = NULL;
+			char token[65], *nv = NULL;
 			if ((r = new_ca(t, b, host, &pend, &json)) != KB_OK)
 				break;
 			pause_point("ca-rotate-before-put");
 			/* One token per current CA: two brokers rotating at once
 			 * make one pending CA (the loser gets a conflict and takes
 			 * the winner's on the next round). */
-			snprintf(token, sizeof(token), "rotate-after-%s", curver);
+			make_token("rotate-after-", curver, token);
 			struct kb_store_put_opts opts = { .stage = KB_STAGE_PENDING, .token = token };
 			r = kb_store_put(s, kb_ca_secret_name(host), kb_buf_ptr(&json), kb_buf_remaining(&json), &opts,
 					 &nv);

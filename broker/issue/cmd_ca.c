@@ -351,9 +351,11 @@ static int do_promote(struct kb_ctx *ctx, struct kb_store *store, struct kb_audi
 			       host ? "host" : "user");
 	}
 	if (ctx->json) {
-		print_json(json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:I}", "ca", host ? "host" : "user", "outcome",
-				     outcome, "from", res.from, "to", res.to, "fingerprint", fp, "overlap_seconds",
-				     (json_int_t)res.overlap, "overlap_until", until, "audit_seq", (json_int_t)seq));
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s}", "ca", host ? "host" : "user", "outcome", outcome,
+				      "from", res.from, "to", res.to, "fingerprint", fp, "overlap_seconds",
+				      (json_int_t)res.overlap, "overlap_until", until);
+		json_object_set_new(j, "audit_seq", seq ? json_integer((json_int_t)seq) : json_null());
+		print_json(j);
 	} else {
 		char local[64], d[64];
 		kb_format_time_local(res.overlap_until, local, sizeof(local));

@@ -1,6 +1,7 @@
 /* broker revoke --serial N... | --key-id ID | --identity [ROLE/]NAME | --key PUBFILE | --cert CERTFILE
  *               [--ca CAFILE] [--reason TEXT] [--agent SOCKET | --no-agent]
  * broker revoke --prune [--dry-run]
+ * broker revoke --list
  *
  * Records the revocation in the backend (keybroker/revocations), writes an
  * audit line and removes matching identities from the local agent.
@@ -30,173 +31,26 @@
 #include "issue/requester.h"
 #include "revoke.h"
 #include "revoke_int.h"
+#include "revoke_targets.h"
 #include "store/store.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: broker revoke (--serial N [--serial N]... | --key-id ID | --identity [ROLE/]NAME |\n"
+	fprintf(f, "usage: broker revoke (--serial N [--serial N]... [--serials-from FILE|-] | --key-id ID |\n"
+		   "                      --identity [ROLE/]NAME |\n"
 		   "                      --key PUBFILE | --cert CERTFILE) [--ca CAFILE]\n"
 		   "                     [--reason TEXT] [--agent SOCKET | --no-agent] [--json]\n"
 		   "       broker revoke --prune [--dry-run] [--json]\n"
+		   "       broker revoke --list [--json]\n"
 		   "Records the revocation in the backend (%s), audits it and removes matching\n"
 		   "identities from the agent ($SSH_AUTH_SOCK).  Then run 'broker krl publish -f FILE'.\n"
-		   "--serial and --key-id apply to the user CA (every CA in its bundle) unless --ca names one.\n"
+		   "--serial and --key-id apply to the user CA (every CA in its bundle) unless --ca names one;\n"
+		   "--serials-from reads one serial per line.  Many serials are recorded in one write.\n"
 		   "--prune drops revocations of certificates that have expired (never key revocations,\n"
 		   "never entries without a recorded expiry).\n",
 		   KB_REVOCATIONS_SECRET);
 }
 
-/* One thing to revoke, owning its keys. */
-struct target {
-	struct kb_revocation rev;
-	struct kb_key *ca, *key;
-	char *key_id, *identity;
-	bool added;
-};
-
-static void target_done(struct target *t)
-{
-	kb_key_free(t->ca);
-	kb_key_free(t->key);
-	free(t->key_id);
-	free(t->identity);
-}
-
-static int plain_public(const struct kb_key *k, struct kb_key **ret)
-{
-	int r = kb_key_dup_public(k, ret);
-	if (r == KB_OK)
-		kb_key_drop_cert(*ret);
-	return r;
-}
-
-/* The certificate's expiry for prune (0: never / unknown). */
-static int64_t expiry(const struct kb_cert *c)
-{
-	return c->valid_before < (uint64_t)INT64_MAX ? (int64_t)c->valid_before : 0;
-}
-
-/* keybroker/<role>/<id> names matching "[ROLE/]NAME". */
-static int find_identity(struct kb_store *s, const char *name, char ***ret, size_t *ret_n)
-{
-	char **names = NULL, **out;
-	size_t n = 0, m = 0;
-	const char *slash = strchr(name, '/');
-	int r;
-
-	*ret = NULL;
-	*ret_n = 0;
-	char role[KB_ISSUE_IDENTITY_MAX + 1] = "";
-	if (slash != NULL && (size_t)(slash - name) < sizeof(role))
-		memcpy(role, name, (size_t)(slash - name));
-	if (slash ? (!kb_issue_identity_valid(role) || !kb_issue_identity_valid(slash + 1) ||
-		     strchr(slash + 1, '/') != NULL)
-		  : !kb_issue_identity_valid(name))
-		return kb_err_set(KB_ERR_ARGS, "invalid identity \"%s\" (NAME or ROLE/NAME)", name);
-	if ((r = kb_store_list(s, "keybroker/", &names, &n)) != KB_OK)
-		return r;
-	if ((out = calloc(n + 1, sizeof(*out))) == NULL) {
-		kb_store_names_free(names, n);
-		return KB_ERR_NOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *rest = names[i] + strlen("keybroker/");
-		const char *sl = strchr(rest, '/');
-		if (strncmp(names[i], "keybroker/", 10) != 0 || sl == NULL || strchr(sl + 1, '/') != NULL ||
-		    strncmp(rest, "ca/", 3) == 0)
-			continue;
-		if (slash ? strcmp(rest, name) == 0 : strcmp(sl + 1, name) == 0) {
-			out[m++] = names[i];
-			names[i] = NULL;
-		}
-	}
-	kb_store_names_free(names, n);
-	if (m == 0) {
-		free(out);
-		return kb_err_set(KB_ERR_NOT_FOUND, "no stored credential for identity \"%s\" (see 'broker store list')",
-				  name);
-	}
-	*ret = out;
-	*ret_n = m;
-	return KB_OK;
-}
-
-static int load_identity(struct kb_store *s, const char *secret, struct target *t)
-{
-	struct kb_buf val;
-	struct kb_key *k = NULL;
-	char *ver = NULL;
-	int r;
-
-	kb_buf_init_secure(&val, KB_STORE_VALUE_MAX);
-	r = kb_store_get(s, secret, NULL, &val, &ver);
-	free(ver);
-	if (r == KB_OK)
-		r = kb_credential_parse((const char *)val.data, val.len, &k);
-	kb_buf_done(&val);
-	if (r != KB_OK)
-		return kb_err_set(r, "%s: cannot read the stored credential", secret);
-	const struct kb_cert *c = kb_key_cert(k);
-	r = plain_public(k, &t->key);
-	if (r == KB_OK && c != NULL) {
-		t->rev.serial = c->serial;
-		t->rev.valid_before = expiry(c);
-		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
-			r = KB_ERR_NOMEM;
-		if (r == KB_OK)
-			r = kb_key_dup_public(c->ca_key, &t->ca);
-	}
-	kb_key_free(k);
-	if (r == KB_OK && (t->identity = strdup(secret + strlen("keybroker/"))) == NULL)
-		r = KB_ERR_NOMEM;
-	return r;
-}
-
-struct first_line {
-	struct kb_key *key;
-	struct kb_cert *cert;
-	int err;
-};
-
-static int take_first(void *arg, const char *line, unsigned lnum)
-{
-	struct first_line *f = arg;
-	(void)lnum;
-	f->err = ct_parse_line(line, &f->key, &f->cert, NULL);
-	return 1; /* only the first key line */
-}
-
-/* A public key or certificate file.  A certificate is revoked by serial
- * (key id when the serial is 0) under its CA, as ssh-keygen -k does. */
-static int load_keyfile(const char *path, bool want_cert, struct target *t)
-{
-	struct first_line f = { NULL, NULL, KB_ERR_NOT_FOUND };
-	char *text = NULL;
-	int r;
-
-	if ((r = ct_read_text(path, 64 * 1024, &text)) != KB_OK)
-		return r;
-	ct_each_line(text, take_first, &f);
-	free(text);
-	if (f.err == KB_ERR_NOT_FOUND)
-		r = kb_err_set(KB_ERR_INVALID, "%s: no public key in the file", path);
-	else if ((r = f.err) == KB_OK && f.cert == NULL && want_cert)
-		r = kb_err_set(KB_ERR_INVALID, "%s is not a certificate (use --key for a plain key)", path);
-	if (r == KB_OK && f.cert != NULL) {
-		const struct kb_cert *c = f.cert;
-		t->rev.serial = c->serial;
-		t->rev.valid_before = expiry(c);
-		if (c->serial == 0 && (t->key_id = strdup(c->key_id ? c->key_id : "")) == NULL)
-			r = KB_ERR_NOMEM;
-		if (r == KB_OK)
-			r = kb_key_dup_public(c->ca_key, &t->ca);
-	} else if (r == KB_OK) {
-		r = plain_public(f.key, &t->key);
-	}
-	kb_key_free(f.key);
-	kb_cert_free(f.cert);
-	return r;
-}
 
 /* Removes matching identities from the agent; -1 when none is reachable. */
 static long agent_remove(const char *sock, const struct target *t, size_t nt)
@@ -264,36 +118,6 @@ static void describe(const struct target *t, char *out, size_t n)
 	}
 }
 
-/* The CAs a --serial / --key-id revocation applies to: the --ca file, or
- * the user CA's bundle. */
-static int load_cas(struct kb_store *store, const char *cafile, struct kb_key ***ret, size_t *ret_n)
-{
-	struct kb_key **v = calloc(1, sizeof(*v)), *k = NULL;
-	int r;
-
-	*ret = NULL;
-	*ret_n = 0;
-	if (v == NULL)
-		return KB_ERR_NOMEM;
-	if (cafile != NULL) {
-		if ((r = ct_load_public(cafile, &k, NULL)) == KB_OK && kb_key_cert(k) != NULL)
-			r = kb_err_set(KB_ERR_INVALID, "%s is a certificate; --ca wants the CA's public key", cafile);
-		if (r != KB_OK) {
-			kb_key_free(k);
-			free(v);
-			return r;
-		}
-		v[0] = k;
-	} else {
-		/* Every CA sshd trusts now (current, pending, previous in its
-		 * overlap): a serial of the previous CA must die too. */
-		free(v);
-		return kb_ca_bundle(store, false, ret, ret_n);
-	}
-	*ret = v;
-	*ret_n = 1;
-	return KB_OK;
-}
 
 /* Audit lines: one per target for a few, batches of BATCH for many. */
 #define FEW 16
@@ -358,24 +182,80 @@ static int audit_targets(struct kb_ctx *ctx, struct kb_audit *audit, const struc
 	return KB_EXIT_OK;
 }
 
+/* Serials to revoke, from --serial and --serials-from. */
+struct serial_list {
+	uint64_t *v;
+	size_t n;
+	const char *path;
+	unsigned bad_line;
+};
+
+static int serial_push(struct serial_list *l, uint64_t sn)
+{
+	if ((l->n & (l->n - 1)) == 0) { /* 0 or a power of two: double */
+		uint64_t *v = realloc(l->v, (l->n ? 2 * l->n : 1) * sizeof(*v));
+		if (v == NULL)
+			return KB_ERR_NOMEM;
+		l->v = v;
+	}
+	l->v[l->n++] = sn;
+	return KB_OK;
+}
+
+static int serial_line(void *arg, const char *line, unsigned lnum)
+{
+	struct serial_list *l = arg;
+	char word[32];
+	size_t n = strcspn(line, " \t\r");
+	uint64_t sn = 0;
+
+	if (l->bad_line != 0)
+		return 1;
+	if (n >= sizeof(word) || line[n + strspn(line + n, " \t\r")] != '\0') {
+		l->bad_line = lnum;
+		return 1;
+	}
+	memcpy(word, line, n);
+	word[n] = '\0';
+	if (kb_parse_u64(word, UINT64_MAX, &sn) != KB_OK || sn == 0 || serial_push(l, sn) != KB_OK)
+		l->bad_line = lnum;
+	return l->bad_line != 0;
+}
+
+/* One decimal serial per line ('#' comments and blank lines skipped). */
+#define SERIALS_FILE_MAX (32u * 1024u * 1024u)
+static int read_serials(struct serial_list *l, const char *path)
+{
+	char *text = NULL;
+	int r = ct_read_text(strcmp(path, "-") == 0 ? "/dev/stdin" : path, SERIALS_FILE_MAX, &text);
+	if (r != KB_OK)
+		return r;
+	ct_each_line(text, serial_line, l);
+	free(text);
+	if (l->bad_line != 0)
+		return kb_err_set(KB_ERR_ARGS, "%s:%u: not a serial (one non-zero decimal number per line)", path,
+				  l->bad_line);
+	return KB_OK;
+}
+
 int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_SERIAL = 256, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_CERT, OPT_CA, OPT_REASON, OPT_AGENT, OPT_NOAGENT,
-	       OPT_PRUNE, OPT_DRYRUN };
+	enum { OPT_SERIAL = 256, OPT_SERIALS_FROM, OPT_KEYID, OPT_IDENTITY, OPT_KEY, OPT_CERT, OPT_CA, OPT_REASON, OPT_AGENT, OPT_NOAGENT,
+	       OPT_PRUNE, OPT_DRYRUN, OPT_LIST };
 	static const struct option longopts[] = {
-		{ "serial", required_argument, NULL, OPT_SERIAL }, { "key-id", required_argument, NULL, OPT_KEYID },
+		{ "serial", required_argument, NULL, OPT_SERIAL }, { "serials-from", required_argument, NULL, OPT_SERIALS_FROM },
+		{ "key-id", required_argument, NULL, OPT_KEYID },
 		{ "identity", required_argument, NULL, OPT_IDENTITY }, { "key", required_argument, NULL, OPT_KEY },
 		{ "cert", required_argument, NULL, OPT_CERT }, { "ca", required_argument, NULL, OPT_CA },
 		{ "reason", required_argument, NULL, OPT_REASON }, { "agent", required_argument, NULL, OPT_AGENT },
 		{ "no-agent", no_argument, NULL, OPT_NOAGENT }, { "prune", no_argument, NULL, OPT_PRUNE },
-		{ "dry-run", no_argument, NULL, OPT_DRYRUN }, { "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, OPT_DRYRUN }, { "list", no_argument, NULL, OPT_LIST }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	const char *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL, *cafile = NULL;
+	const char *key_id = NULL, *identity = NULL, *keyfile = NULL, *reason = NULL, *cafile = NULL, *from = NULL;
+	struct serial_list sl = { 0 };
 	const char *sock = getenv("SSH_AUTH_SOCK");
-	uint64_t *serials = NULL;
-	size_t nserials = 0;
-	bool want_cert = false, prune = false, dry_run = false;
+	bool want_cert = false, prune = false, dry_run = false, list = false;
 	struct target *t = NULL;
 	size_t nt = 0, nforms = 0, ncas = 0;
 	struct kb_key **cas = NULL;
@@ -395,20 +275,26 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		case OPT_SERIAL: {
 			uint64_t sn = 0;
 			if (kb_parse_u64(optarg, UINT64_MAX, &sn) != KB_OK || sn == 0) {
-				free(serials);
+				free(sl.v);
 				return kb_usage_error(ctx, "revoke: invalid --serial \"%s\" (a non-zero decimal number)", optarg);
 			}
-			uint64_t *v = realloc(serials, (nserials + 1) * sizeof(*v));
-			if (v == NULL) {
-				free(serials);
+			if (serial_push(&sl, sn) != KB_OK) {
+				free(sl.v);
 				return kb_fail(ctx, KB_ERR_NOMEM, "revoke");
 			}
-			serials = v;
-			if (nserials++ == 0)
+			if (sl.n == 1 && from == NULL)
 				nforms++;
-			serials[nserials - 1] = sn;
 			break;
 		}
+		case OPT_SERIALS_FROM:
+			if (from != NULL) {
+				free(sl.v);
+				return kb_usage_error(ctx, "revoke: --serials-from given twice");
+			}
+			from = optarg;
+			if (sl.n == 0)
+				nforms++;
+			break;
 		case OPT_KEYID: key_id = optarg; nforms++; break;
 		case OPT_IDENTITY: identity = optarg; nforms++; break;
 		case OPT_KEY: keyfile = optarg; nforms++; break;
@@ -419,39 +305,55 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 		case OPT_NOAGENT: sock = NULL; break;
 		case OPT_PRUNE: prune = true; break;
 		case OPT_DRYRUN: dry_run = true; break;
+		case OPT_LIST: list = true; break;
 		case 'j': ctx->json = true; break;
-		case 'h': free(serials); usage(stdout); return KB_EXIT_OK;
+		case 'h': free(sl.v); usage(stdout); return KB_EXIT_OK;
 		default:
-			free(serials);
+			free(sl.v);
 			return kb_usage_error(ctx, "revoke: unknown or incomplete option '%s' (see broker revoke --help)",
 					      argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		rc = kb_usage_error(ctx, "revoke: unexpected argument '%s'", argv[optind]);
+	else if (list && (nforms != 0 || cafile || reason || prune || dry_run))
+		rc = kb_usage_error(ctx, "revoke: --list takes only --json");
 	else if (prune && (nforms != 0 || cafile || reason))
 		rc = kb_usage_error(ctx, "revoke: --prune takes only --dry-run and --json");
 	else if (dry_run && !prune)
 		rc = kb_usage_error(ctx, "revoke: --dry-run goes with --prune");
-	else if (!prune && nforms != 1)
+	else if (!prune && !list && nforms != 1)
 		rc = kb_usage_error(ctx, "revoke: give exactly one of --serial, --key-id, --identity, --key, --cert");
-	else if (cafile != NULL && nserials == 0 && key_id == NULL)
+	else if (cafile != NULL && sl.n == 0 && from == NULL && key_id == NULL)
 		rc = kb_usage_error(ctx, "revoke: --ca goes with --serial or --key-id");
 	else if (key_id != NULL && (*key_id == '\0' || strlen(key_id) > KB_KRL_KEY_ID_MAX))
 		rc = kb_usage_error(ctx, "revoke: invalid --key-id (1-%d characters)", KB_KRL_KEY_ID_MAX);
 	else if (reason != NULL && strlen(reason) > KB_REVOKE_REASON_MAX)
 		rc = kb_usage_error(ctx, "revoke: --reason is longer than %d characters", KB_REVOKE_REASON_MAX);
+	else if (from != NULL && (r = read_serials(&sl, from)) != KB_OK)
+		rc = r == KB_ERR_ARGS ? kb_usage_error(ctx, "revoke: %s", kb_err_detail()) : kb_fail(ctx, r, "revoke: %s", from);
+	else if (from != NULL && sl.n == 0)
+		rc = kb_usage_error(ctx, "revoke: no serial in %s", from);
 	else
 		rc = KB_EXIT_OK;
 	if (rc != KB_EXIT_OK) {
-		free(serials);
+		free(sl.v);
 		return rc;
 	}
+	uint64_t *serials = sl.v;
+	size_t nserials = sl.n;
 	rc = KB_EXIT_FAILURE;
 
 	struct kb_config *cfg = kb_ctx_config(ctx);
 	if (cfg == NULL)
 		goto out;
+	if (list) { /* a read: no audit line, no audit log needed */
+		if ((r = kb_store_open(cfg, &store)) != KB_OK)
+			rc = kb_fail(ctx, r, "cannot open the %s backend", kb_config_get(cfg, "backend"));
+		else
+			rc = kb_rev_cmd_list(ctx, store);
+		goto out;
+	}
 	const char *log = kb_config_get(cfg, "audit.log");
 	if (log == NULL) {
 		rc = kb_fail(ctx, KB_ERR_INVALID, "no audit log configured (audit.log); revocations are always audited");
@@ -475,11 +377,11 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	}
 
 	/* Resolve what to revoke before anything is written. */
-	if (identity != NULL && (r = find_identity(store, identity, &secrets, &nsecrets)) != KB_OK) {
+	if (identity != NULL && (r = kb_rev_find_identity(store, identity, &secrets, &nsecrets)) != KB_OK) {
 		rc = kb_fail(ctx, r, "revoke");
 		goto out;
 	}
-	if ((nserials > 0 || key_id != NULL) && (r = load_cas(store, cafile, &cas, &ncas)) != KB_OK) {
+	if ((nserials > 0 || key_id != NULL) && (r = kb_rev_load_cas(store, cafile, &cas, &ncas)) != KB_OK) {
 		rc = kb_fail(ctx, r, "revoke: %s", cafile ? cafile : "cannot read the user CA");
 		goto out;
 	}
@@ -495,9 +397,9 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	}
 	for (size_t i = 0; i < nt; i++) {
 		if (identity != NULL)
-			r = load_identity(store, secrets[i], &t[i]);
+			r = kb_rev_load_identity(store, secrets[i], &t[i]);
 		else if (keyfile != NULL)
-			r = load_keyfile(keyfile, want_cert, &t[i]);
+			r = kb_rev_load_keyfile(keyfile, want_cert, &t[i]);
 		else {
 			r = kb_key_dup_public(cas[i % ncas], &t[i].ca);
 			t[i].rev.serial = nserials ? serials[i / ncas] : 0;
@@ -546,7 +448,7 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	rc = KB_EXIT_OK;
 out:
 	for (size_t i = 0; t != NULL && i < nt; i++)
-		target_done(&t[i]);
+		kb_rev_target_done(&t[i]);
 	for (size_t i = 0; i < ncas; i++)
 		kb_key_free(cas[i]);
 	free(cas);

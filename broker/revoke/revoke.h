@@ -20,7 +20,13 @@
  * always by compare-and-swap (the idempotency token of a new head version
  * is derived from the version it was based on, so of two writers that
  * read the same head only one can write; the other gets KB_ERR_CONFLICT,
- * re-reads and retries).  A shard secret gets a fresh random name, is
+ * re-reads and retries).  Backends remember a bounded number of tokens
+ * (local and AWS about 100 versions, Vault 32), so a writer whose base went
+ * stale long ago could slip through on the token alone; the writer
+ * therefore checks that its base is still the current version right
+ * before writing (tests/revoke/test_revoke_store.c shows both).  What
+ * remains is a window of one round trip in which 32-100 other writes would
+ * have to land.  A shard secret gets a fresh random name, is
  * written exactly once, before the head that names it, and is never
  * changed; it is deleted only after a committed head stopped naming it.
  * When the tail grows past KB_REVOKE_TAIL_MAX bytes the writer seals it:

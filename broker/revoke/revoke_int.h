@@ -3,8 +3,11 @@
 #define KB_REVOKE_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
+
+#include "revoke.h"
 
 struct kb_store;
 
@@ -23,9 +26,25 @@ int kb_rev_shard_get(struct kb_store *s, const char *id, char *const *needles, s
  * at most) and appends their ids to shards. */
 int kb_rev_pack(struct kb_store *s, const json_t *entries, json_t *shards);
 
+/* Parsed shards by id: shards never change, so they are read once per
+ * command even when a conflict makes us start over. */
+struct kb_rev_shard_cache {
+	char (*ids)[KB_REVOKE_SHARD_ID_LEN + 1];
+	json_t **docs; /* NULL: holds none of the needles */
+	size_t n;
+	char **needles;
+	size_t nneedles;
+};
+/* The cached shard (read on first use; NOT_FOUND becomes KB_ERR_CONFLICT:
+ * a prune replaced it, start over).  *ret may be NULL (see needles). */
+int kb_rev_cache_get(struct kb_store *s, struct kb_rev_shard_cache *c, const char *id, const json_t **ret);
+void kb_rev_cache_done(struct kb_rev_shard_cache *c);
+
 /* broker revoke --prune [--dry-run] (cmd_revoke_prune.c); an exit code. */
 struct kb_ctx;
 struct kb_audit;
+/* broker revoke --list (cmd_revoke_list.c); an exit code. */
+int kb_rev_cmd_list(struct kb_ctx *ctx, struct kb_store *store);
 int kb_rev_cmd_prune(struct kb_ctx *ctx, struct kb_store *store, struct kb_audit *audit, const char *requester,
 		     bool dry_run);
 

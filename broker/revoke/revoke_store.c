@@ -248,6 +248,48 @@ int kb_rev_pack(struct kb_store *s, const json_t *tail, json_t *shards)
 	return r;
 }
 
+/* ---- the shard cache (see revoke_int.h) ---- */
+
+
+int kb_rev_cache_get(struct kb_store *s, struct kb_rev_shard_cache *c, const char *id, const json_t **ret)
+{
+	json_t *doc = NULL;
+	int r;
+
+	for (size_t i = c->n; i-- > 0;) {
+		if (strcmp(c->ids[i], id) == 0) {
+			*ret = c->docs[i];
+			return KB_OK;
+		}
+	}
+	if ((r = kb_rev_shard_get(s, id, c->needles, c->nneedles, &doc)) != KB_OK)
+		return r == KB_ERR_NOT_FOUND ? KB_ERR_CONFLICT : r; /* replaced meanwhile: start over */
+	void *a = realloc(c->ids, (c->n + 1) * sizeof(*c->ids)), *b = a ? realloc(c->docs, (c->n + 1) * sizeof(*c->docs)) : NULL;
+	if (a)
+		c->ids = a;
+	if (b)
+		c->docs = b;
+	if (a == NULL || b == NULL) {
+		json_decref(doc);
+		return KB_ERR_NOMEM;
+	}
+	kb_strlcpy(c->ids[c->n], id, sizeof(c->ids[0]));
+	c->docs[c->n++] = doc;
+	*ret = doc;
+	return KB_OK;
+}
+
+void kb_rev_cache_done(struct kb_rev_shard_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		json_decref(c->docs[i]);
+	for (size_t i = 0; i < c->nneedles; i++)
+		free(c->needles[i]);
+	free(c->needles);
+	free(c->ids);
+	free(c->docs);
+}
+
 /* ---- snapshot ---- */
 
 int kb_revocations_load(struct kb_store *s, json_t **ret_doc, char **ret_version)

@@ -15,7 +15,23 @@
  *    an error naming it; it never hangs the job.
  *
  * Functions return 0 or a negative enum kb_err with kb_err_set detail
- * ("deploy@10.0.1.5:22: host key mismatch ..."). */
+ * ("deploy@10.0.1.5:22: host key mismatch ...").
+ *
+ * Error codes of kb_sshc_connect (the detail always names the target):
+ *   KB_ERR_ARGS       bad options
+ *   KB_ERR_TIMEOUT    connect_timeout_ms elapsed (it bounds TCP connect,
+ *                     handshake and authentication together)
+ *   KB_ERR_NETWORK    refused, reset, name not resolved, handshake failed
+ *   KB_ERR_NOT_FOUND  host key unknown: no known_hosts entry for the host
+ *   KB_ERR_SIGNATURE  host key changed: the host is listed with other keys
+ *   KB_ERR_REVOKED    the host key is marked @revoked
+ *   KB_ERR_AUTH       no key accepted, agent unusable or pinned key absent
+ * kb_sshc_exec: KB_ERR_TIMEOUT, KB_ERR_TOO_LARGE, KB_ERR_NETWORK.  After a
+ * timeout or an overflow the connection is dropped (libssh2 cannot stop a
+ * remote command): later calls on it fail; close it and connect again.
+ * The authkeys calls: KB_ERR_IO (the host could not write the file),
+ * KB_ERR_CONFLICT (another edit held the file's lock for 10 s),
+ * KB_ERR_UNSUPPORTED (no awk on the host), and exec's errors. */
 #ifndef KB_SSHC_H
 #define KB_SSHC_H
 

@@ -72,10 +72,18 @@ PY
 pids=()
 for i in 0 1 2 3; do
 	sed -n "$((i * 250 + 1)),$((i * 250 + 250))p" "$D/conc" >"$D/conc.$i"
-	# shellcheck disable=SC2046
-	"$BROKER" -q revoke $(serial_args "$D/conc.$i") 2>"$D/err-c$i" &
-	pids+=($!)
 done
+# as arguments, from a file (with a comment and a blank line), from stdin
+# shellcheck disable=SC2046
+"$BROKER" -q revoke $(serial_args "$D/conc.0") 2>"$D/err-c0" &
+pids+=($!)
+"$BROKER" -q revoke --serial "$(head -1 "$D/conc.1")" --serials-from "$D/conc.1" 2>"$D/err-c1" &
+pids+=($!)
+{ echo "# incident 42"; echo; cat "$D/conc.2"; } >"$D/conc.2c"
+"$BROKER" -q revoke --serials-from "$D/conc.2c" 2>"$D/err-c2" &
+pids+=($!)
+"$BROKER" -q revoke --serials-from - <"$D/conc.3" 2>"$D/err-c3" &
+pids+=($!)
 for s in $(sed -n '1001,1008p' "$D/conc"); do
 	"$BROKER" -q revoke --serial "$s" 2>"$D/err-s$s" &
 	pids+=($!)
@@ -98,6 +106,15 @@ missing = want - listed
 assert not missing, sorted(missing)[:5]
 PY
 kb_pass "4 concurrent batches and 8 concurrent single revokers: all 4008 in the published KRL"
+head_json
+cp "$D/head.json" "$D/head.before"
+printf '12\nnot-a-serial\n' >"$D/bad.serials"
+rc=0; "$BROKER" revoke --serials-from "$D/bad.serials" 2>"$D/err" || rc=$?
+[ "$rc" = 2 ] && [ "$(wc -l <"$D/err")" = 1 ] && grep -q "bad.serials:2: not a serial" "$D/err" ||
+	kb_fail "bad --serials-from: exit $rc: $(cat "$D/err")"
+head_json
+cmp -s "$D/head.json" "$D/head.before" || kb_fail "a bad --serials-from file changed the record"
+kb_pass "--serials-from (file, comments, stdin); a bad line: one-line error naming it, exit 2, nothing written"
 
 # ---- sshd and ssh-keygen ----
 login "$D/victim" && kb_fail "revoked, still-valid certificate accepted by sshd"
@@ -146,7 +163,12 @@ revoked_by_keygen "$KRL" "$D/valid1-cert.pub" || kb_fail "prune dropped a still-
 revoked_by_keygen "$KRL" "$D/plain.pub" || kb_fail "prune dropped a key revocation"
 revoked_by_keygen "$KRL" "$D/victim-cert.pub" || kb_fail "prune dropped the victim"
 "$BROKER" audit verify "$D/audit/audit.log" >/dev/null 2>"$D/err" || kb_fail "audit verify: $(cat "$D/err")"
-kb_pass "--prune drops only the expired certificate; --dry-run writes nothing; audited"
+"$BROKER" --json revoke --list >"$D/list.json" 2>"$D/err" || kb_fail "revoke --list: $(cat "$D/err")"
+[ "$(issue_json "$D/list.json" 'j["count"]')" = 4010 ] || kb_fail "--list count: $(head -c 300 "$D/list.json")"
+[ "$(issue_json "$D/list.json" 'sum(1 for e in j["entries"] if e.get("serial") == "'"$VICTIM"'")')" = 1 ] ||
+	kb_fail "--list: the victim not listed once"
+"$BROKER" revoke --list 2>/dev/null | grep -q "serial $VICTIM ca SHA256:" || kb_fail "--list text lacks the victim"
+kb_pass "--prune drops only the expired certificate; --dry-run writes nothing; audited; --list shows the rest"
 
 # ---- CA rotation: a serial of the previous CA is revoked too ----
 issue oldca

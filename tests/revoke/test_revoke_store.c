@@ -3,6 +3,8 @@
  * lose nothing, migration from a v1 document, prune and shard garbage
  * collection, and the KRL built from it all. */
 #include <sys/wait.h>
+
+#include <sodium.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include "cert/krl.h"
 #include "core/mem.h"
 #include "revoke/revoke.h"
+#include "revoke/revoke_int.h"
 #include "ssh/key.h"
 
 static struct kb_key *ca, *ca2, *user, *other;
@@ -295,6 +298,91 @@ static void test_prune(void)
 	kbt_store_close(&t);
 }
 
+/* A writer that read the head, then stalled while 105 others committed:
+ * the backend has forgotten the token of its base's successor (the local
+ * store keeps 100 old versions, Vault 32 tokens, AWS about 100 versions),
+ * so a bare token compare-and-swap would overwrite 105 revocations.  The
+ * look at the current version just before writing refuses it. */
+struct stall {
+	struct kb_store *other;
+	int calls;
+	uint64_t mark;
+};
+
+static int stall_fn(struct kb_store *s, json_t *head, void *arg, bool *changed)
+{
+	struct stall *st = arg;
+	char sn[32];
+	(void)s;
+	if (st->calls++ == 0)
+		for (int i = 0; i < 105; i++)
+			if (add_range(st->other, ca, 7000000 + (uint64_t)i, 1, 0, NULL) != KB_OK)
+				return KB_ERR_INTERNAL;
+	char *line = NULL;
+	if (kb_key_format_public_line(ca, NULL, &line) != KB_OK)
+		return KB_ERR_NOMEM;
+	snprintf(sn, sizeof(sn), "%llu", (unsigned long long)st->mark);
+	json_array_append_new(json_object_get(head, "entries"), json_pack("{s:s,s:s}", "ca", line, "serial", sn));
+	free(line);
+	*changed = true;
+	return KB_OK;
+}
+
+/* The hazard itself, shown with a bare put: it goes through and 105
+ * revocations are gone.  (If a backend ever remembers every token, this
+ * check fails and the comment above can be relaxed.) */
+static void test_stale_token_hazard(void)
+{
+	struct kbt_store t;
+	struct kb_store *other = NULL;
+	json_t *h = NULL;
+	char *base = NULL, *ver = NULL, token[33];
+	uint8_t d[16];
+	size_t n = 0;
+
+	kbt_store_open(&t);
+	KBT_CHECK_INT(kb_store_open(t.cfg, &other), KB_OK);
+	KBT_CHECK_INT(add_range(t.s, ca, 1, 3, 0, NULL), KB_OK);
+	KBT_CHECK_INT(kb_rev_head_load(t.s, &h, &base), KB_OK);
+	for (int i = 0; i < 105; i++)
+		KBT_CHECK_INT(add_range(other, ca, 8000000 + (uint64_t)i, 1, 0, NULL), KB_OK);
+	crypto_generichash(d, sizeof(d), (const uint8_t *)base, strlen(base) + 1,
+			   (const uint8_t *)"keybroker-revocations", 21);
+	sodium_bin2hex(token, sizeof(token), d, sizeof(d));
+	struct kb_store_put_opts o = { .token = token };
+	char *text = json_dumps(h, JSON_COMPACT);
+	KBT_CHECK_INT(kb_store_put(t.s, KB_REVOCATIONS_SECRET, (const uint8_t *)text, strlen(text), &o, &ver), KB_OK);
+	struct kb_krl *krl = build(&t, &n);
+	KBT_CHECK_INT((int)n, 3);
+	printf("# a bare token CAS from a stale base: %zu of 108 entries left\n", n);
+	kb_krl_free(krl);
+	kb_json_free_string(text);
+	free(ver);
+	free(base);
+	json_decref(h);
+	kb_store_close(other);
+	kbt_store_close(&t);
+}
+
+static void test_stale_writer(void)
+{
+	struct kbt_store t;
+	struct kb_store *other = NULL;
+	size_t n = 0;
+	kbt_store_open(&t);
+	KBT_CHECK_INT(kb_store_open(t.cfg, &other), KB_OK);
+	KBT_CHECK_INT(add_range(t.s, ca, 1, 3, 0, NULL), KB_OK);
+	struct stall st = { other, 0, 424242 };
+	KBT_CHECK_INT(kb_rev_head_update(t.s, stall_fn, &st), KB_OK);
+	KBT_CHECK(st.calls >= 2);
+	struct kb_krl *krl = build(&t, &n);
+	KBT_CHECK_INT((int)n, 3 + 105 + 1);
+	KBT_CHECK(revoked(krl, 7000000) && revoked(krl, 7000104) && revoked(krl, 424242));
+	kb_krl_free(krl);
+	kb_store_close(other);
+	kbt_store_close(&t);
+}
+
 int main(void)
 {
 	kb_init();
@@ -303,6 +391,8 @@ int main(void)
 	KBT_RUN(test_concurrent_writers);
 	KBT_RUN(test_migration);
 	KBT_RUN(test_prune);
+	KBT_RUN(test_stale_token_hazard);
+	KBT_RUN(test_stale_writer);
 	kb_key_free(ca);
 	kb_key_free(ca2);
 	kb_key_free(user);

@@ -1,0 +1,38 @@
+/* Internals shared by the files of broker/sshc. */
+#ifndef KB_SSHC_PRIV_H
+#define KB_SSHC_PRIV_H
+
+#include <libssh2.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sshc/sshc.h"
+
+#define KB_SSHC_DEFAULT_CONNECT_MS 10000
+#define KB_SSHC_DEFAULT_COMMAND_MS 30000
+#define KB_SSHC_OUTPUT_MAX (1024u * 1024u)
+
+struct kb_sshc {
+	LIBSSH2_SESSION *s;
+	int fd;
+	struct kb_ssh_target t;
+	char name[300];      /* "user@host:port" for messages */
+	int command_timeout_ms;
+	char *authorized_keys; /* copy of opts->authorized_keys, or NULL */
+	bool broken;         /* a step was abandoned midway: no further use */
+	bool dropped;        /* kb_sshc_drop done */
+};
+
+int64_t kb_sshc_now_ms(void);
+/* Waits until the socket is ready in the direction libssh2 is blocked on,
+ * or fails with KB_ERR_TIMEOUT ("<name>: timed out <what>"). */
+int kb_sshc_wait(struct kb_sshc *c, int64_t deadline, const char *what);
+/* The same, also waking on the poll events `extra`. */
+int kb_sshc_wait_ev(struct kb_sshc *c, int64_t deadline, const char *what, short extra);
+/* Abandons the connection (after a timeout): best-effort disconnect,
+ * socket shut down, marked broken; kb_sshc_close frees it. */
+void kb_sshc_drop(struct kb_sshc *c);
+/* Maps the session's last libssh2 error to a kb_err with a detail. */
+int kb_sshc_lib_error(struct kb_sshc *c, int rc, const char *what);
+
+#endif
