@@ -25,7 +25,7 @@ static const struct command commands[] = {
 	{ "config", cmd_config, "show the effective configuration" },
 	{ "policy", cmd_policy, "lint policies and explain decisions" },
 	{ "audit", cmd_audit, "verify the tamper-evident audit log" },
-	{ "ca", cmd_ca, "create and show the certificate authority" },
+	{ "ca", cmd_ca, "create, show and rotate the certificate authority" },
 	{ "issue", cmd_issue, "issue a short-lived credential under a policy" },
 	{ "serve", cmd_serve, "run the broker daemon" },
 	{ "inventory", cmd_inventory, "Ansible inventory from Terraform state" },

@@ -112,7 +112,8 @@ int kb_rev_head_update(struct kb_store *s, kb_rev_mutate_fn fn, void *arg)
 			if (text == NULL)
 				r = KB_ERR_NOMEM;
 			else if (strlen(text) > KB_STORE_VALUE_MAX)
-				r = kb_err_set(KB_ERR_LIMIT, "%s is full (%zu shards; the head would need %zu bytes)",
+				r = kb_err_set(KB_ERR_LIMIT, "%s is full (%zu shards; the head would need %zu bytes); "
+					       "'broker revoke --prune' drops expired certificates' revocations",
 					       KB_REVOCATIONS_SECRET, json_array_size(json_object_get(doc, "shards")),
 					       strlen(text));
 			else
@@ -244,7 +245,9 @@ int kb_rev_pack(struct kb_store *s, const json_t *tail, json_t *shards)
 		json_array_append_new(shards, json_string(id));
 	json_decref(group);
 	if (r == KB_OK && json_array_size(shards) > KB_REVOKE_MAX_SHARDS)
-		r = kb_err_set(KB_ERR_LIMIT, "%s is full (%d shards)", KB_REVOCATIONS_SECRET, KB_REVOKE_MAX_SHARDS);
+		r = kb_err_set(KB_ERR_LIMIT,
+			       "%s is full (%d shards); 'broker revoke --prune' drops expired certificates' revocations",
+			       KB_REVOCATIONS_SECRET, KB_REVOKE_MAX_SHARDS);
 	return r;
 }
 

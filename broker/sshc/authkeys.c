@@ -51,6 +51,8 @@ static const char script_body[] =
 	"has() { [ -f \"$f\" ] && awk -v blob=\"$blob\" \"$fn\"' keyfield($0) == blob { found = 1; exit } END { exit !found }' \"$f\"; }\n"
 	"d=$(dirname -- \"$f\") || die 3 'bad path'\n"
 	"if [ -e \"$f\" ] && [ ! -f \"$f\" ]; then die 3 \"$f is not a regular file\"; fi\n"
+	/* a rename would replace the link, not its target */
+	"if [ -L \"$f\" ] && [ \"$op\" != has ]; then die 3 \"$f is a symbolic link; give the path of its target\"; fi\n"
 	"if [ \"$op\" = has ]; then if has; then echo kb-authkeys:present; else echo kb-authkeys:absent; fi; exit 0; fi\n"
 	"if [ \"$op\" = add ]; then\n"
 	"  if [ ! -d \"$d\" ]; then mkdir -p -- \"$d\" || die 3 \"cannot create $d\"; fi\n"

@@ -1,29 +1,21 @@
-/* Connection, host key verification and authentication (libssh2 1.10,
- * non-blocking, every step under one deadline). */
+/* Sessions: libssh2 set-up (non-blocking, our allocator and send), the
+ * poll() wait under a deadline, connect = TCP + handshake + host key check
+ * + authentication under one deadline, and teardown. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/client.h"
-#include "agent/proto.h"
 #include "core/buf.h"
 #include "core/err.h"
-#include "core/log.h"
 #include "core/mem.h"
 #include "core/util.h"
-#include "ssh/key.h"
 #include "sshc/known_hosts.h"
 #include "sshc/sshc_priv.h"
 
@@ -140,439 +132,33 @@ static ssize_t ssh_send(libssh2_socket_t fd, const void *buf, size_t n, int flag
 	return r < 0 ? -errno : r;
 }
 
-static int tcp_connect(struct kb_sshc *c, int64_t deadline)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[8];
-	int r, last_errno = 0, fd = -1;
-	bool timed_out = false;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", (unsigned)c->t.port);
-	r = getaddrinfo(c->t.host, port, &hints, &res);
-	if (r != 0)
-		return kb_err_set(KB_ERR_NETWORK, "%s: cannot resolve %s: %s", c->name, c->t.host, gai_strerror(r));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		struct pollfd pfd;
-		int64_t left;
-		int soerr = 0;
-		socklen_t slen = sizeof(soerr);
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno != EINPROGRESS) {
-			last_errno = errno;
-			goto next;
-		}
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		for (;;) {
-			left = deadline - kb_sshc_now_ms();
-			if (left <= 0) {
-				timed_out = true;
-				goto next;
-			}
-			r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-			if (r > 0 || (r < 0 && errno != EINTR))
-				break;
-		}
-		if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) != 0) {
-			last_errno = errno;
-			goto next;
-		}
-		if (soerr == 0)
-			break;
-		last_errno = soerr;
-	next:
-		close(fd);
-		fd = -1;
-		if (timed_out)
-			break;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		if (timed_out)
-			return kb_err_set(KB_ERR_TIMEOUT, "%s: timed out connecting to port %u", c->name,
-					  (unsigned)c->t.port);
-		return kb_err_set(KB_ERR_NETWORK, "%s: cannot connect: %s", c->name,
-				  last_errno ? strerror(last_errno) : "no address");
-	}
-	r = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &r, sizeof(r));
-	c->fd = fd;
-	return 0;
-}
-
-/* Host key algorithms to offer: the types known_hosts lists for the host
- * (as ssh does), or every plain type libssh2 1.10 can verify when the host
- * is unknown (so the error can show the server's key).  Certificate
- * algorithms are never offered: libssh2 1.10 lists ecdsa-*-cert-v01 host
- * key methods that cannot verify anything. */
-static void hostkey_prefs(unsigned types, char *out, size_t n)
+/* Algorithms: libssh2 1.10's defaults still offer arcfour, CBC ciphers,
+ * hmac-md5 and diffie-hellman-group1-sha1.  Offer only what OpenSSH
+ * itself still enables by default among what libssh2 1.10 has (no
+ * chacha20-poly1305, GCM or -etm MACs there, so the Terrapin prefix
+ * truncation, which needs those, does not apply). */
+static int set_methods(struct kb_sshc *c, const char *hostkeys)
 {
 	static const struct {
-		unsigned bit;
-		const char *alg;
-	} order[] = {
-		{KB_KH_TYPE_ED25519, "ssh-ed25519"},
-		{KB_KH_TYPE_ECDSA256, "ecdsa-sha2-nistp256"},
-		{KB_KH_TYPE_ECDSA384, "ecdsa-sha2-nistp384"},
-		{KB_KH_TYPE_ECDSA521, "ecdsa-sha2-nistp521"},
-		{KB_KH_TYPE_RSA, "ssh-rsa"},
+		int type;
+		const char *list;
+	} prefs[] = {
+		{LIBSSH2_METHOD_KEX, "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,"
+				     "ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,"
+				     "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,"
+				     "diffie-hellman-group14-sha256"},
+		{LIBSSH2_METHOD_CRYPT_CS, "aes256-ctr,aes192-ctr,aes128-ctr"},
+		{LIBSSH2_METHOD_CRYPT_SC, "aes256-ctr,aes192-ctr,aes128-ctr"},
+		{LIBSSH2_METHOD_MAC_CS, "hmac-sha2-256,hmac-sha2-512"},
+		{LIBSSH2_METHOD_MAC_SC, "hmac-sha2-256,hmac-sha2-512"},
 	};
-	size_t len = 0;
 
-	out[0] = '\0';
-	if ((types & ~KB_KH_TYPE_DSA) == 0)
-		types = KB_KH_TYPE_ED25519 | KB_KH_TYPE_ECDSA256 | KB_KH_TYPE_ECDSA384 | KB_KH_TYPE_ECDSA521 |
-			KB_KH_TYPE_RSA;
-	for (size_t i = 0; i < KB_ARRAY_SIZE(order); i++) {
-		if (!(types & order[i].bit))
-			continue;
-		len += (size_t)snprintf(out + len, n - len, "%s%s", len ? "," : "", order[i].alg);
-		if (len >= n)
-			break;
-	}
-}
-
-static const char *types_label(unsigned types, char *out, size_t n)
-{
-	snprintf(out, n, "%s%s%s%s%s", types & KB_KH_TYPE_ED25519 ? " ED25519" : "",
-		 types & (KB_KH_TYPE_ECDSA256 | KB_KH_TYPE_ECDSA384 | KB_KH_TYPE_ECDSA521) ? " ECDSA" : "",
-		 types & KB_KH_TYPE_RSA ? " RSA" : "", types & KB_KH_TYPE_DSA ? " DSA" : "", types ? "" : " none");
-	return out + 1;
-}
-
-static int verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists, const struct kb_buf *kh,
-			  const char *lookup)
-{
-	const char *blob;
-	size_t bloblen = 0;
-	int type = 0, r;
-	struct kb_key *k = NULL;
-	struct kb_known_hosts_result res;
-	char fp[KB_KEY_FP_MAX] = "?";
-	const char *label = "?";
-	char portopt[16] = "";
-
-	blob = libssh2_session_hostkey(c->s, &bloblen, &type);
-	if (blob == NULL || bloblen == 0)
-		return kb_err_set(KB_ERR_NETWORK, "%s: the server sent no host key", c->name);
-	if (kb_key_from_blob((const uint8_t *)blob, bloblen, &k) == 0) {
-		kb_key_fingerprint(k, fp, sizeof(fp));
-		label = kb_key_type_label(k);
-	}
-	r = kb_known_hosts_check((const char *)kh->data, kh->len, lookup, (const uint8_t *)blob, bloblen, &res);
-	if (r != 0)
-		goto out;
-	if (c->t.port != 22)
-		snprintf(portopt, sizeof(portopt), "-p %u ", (unsigned)c->t.port);
-	switch (res.status) {
-	case KB_KH_OK:
-		kb_debug("%s: host key %s %s matches %s:%u", c->name, label, fp, path, res.line);
-		r = 0;
-		break;
-	case KB_KH_REVOKED:
-		r = kb_err_set(KB_ERR_REVOKED,
-			       "%s: the server's %s host key %s is marked @revoked in %s:%u; refusing to connect", c->name,
-			       label, fp, path, res.line);
-		break;
-	case KB_KH_MISMATCH:
-		r = kb_err_set(KB_ERR_SIGNATURE,
-			       "%s: REMOTE HOST IDENTIFICATION HAS CHANGED: the server's %s host key %s does not match "
-			       "%s:%u (possible man-in-the-middle attack, or the host was reinstalled); if the change is "
-			       "expected: ssh-keygen -R '%s' -f %s, then add the new key",
-			       c->name, label, fp, path, res.line, lookup, path);
-		break;
-	default:
-		r = kb_err_set(KB_ERR_NOT_FOUND,
-			       "%s: host key verification failed: no entry for '%s' in %s%s%s (the server's %s key is %s); "
-			       "check the fingerprint out of band, then: ssh-keyscan %s-t %s %s >> %s",
-			       c->name, lookup, path, file_exists ? "" : " (file does not exist)",
-			       res.cert_authority ? ", and @cert-authority lines are not supported" : "", label, fp,
-			       portopt, k != NULL && kb_key_type(k) == KB_KEY_ED25519 ? "ed25519"
-				       : k != NULL && kb_key_type(k) == KB_KEY_RSA    ? "rsa"
-										      : "ecdsa",
-			       c->t.host, path);
-		break;
-	}
-out:
-	kb_key_free(k);
-	return r;
-}
-
-/* ---- authentication ---- */
-
-struct sign_ctx {
-	struct kb_sshc *c;
-	const struct kb_key *key;        /* in-memory private key */
-	struct kb_agent_client *agent;   /* or: the agent and its public key */
-	const struct kb_key *agent_key;
-	int err;
-};
-
-/* The algorithm name inside the data libssh2 asks us to sign (RFC 4252 7:
- * session id, byte 50, user, service, "publickey", TRUE, alg, blob). */
-static int sign_data_alg(const unsigned char *data, size_t len, char **ret)
-{
-	struct kb_buf b;
-	const uint8_t *p;
-	size_t n;
-	uint8_t u8;
-	int r;
-
-	/* Only ever sign a publickey user authentication request. */
-	kb_buf_init_ro(&b, data, len);
-	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_u8(&b, &u8)) != 0)
-		return r;
-	if (u8 != 50) /* SSH_MSG_USERAUTH_REQUEST */
-		return kb_err_set(KB_ERR_INVALID, "refusing to sign something other than a login request");
-	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0 || (r = kb_buf_get_string_direct(&b, &p, &n)) != 0)
-		return r;
-	if (n != 14 || memcmp(p, "ssh-connection", 14) != 0)
-		return kb_err_set(KB_ERR_INVALID, "refusing to sign a request for another service");
-	if ((r = kb_buf_get_string_direct(&b, &p, &n)) != 0)
-		return r;
-	if (n != 9 || memcmp(p, "publickey", 9) != 0 || (r = kb_buf_get_u8(&b, &u8)) != 0 || u8 != 1)
-		return kb_err_set(KB_ERR_INVALID, "refusing to sign a request that is not publickey");
-	return kb_buf_get_cstring(&b, ret);
-}
-
-static int sign_cb(LIBSSH2_SESSION *session, unsigned char **sig, size_t *sig_len, const unsigned char *data,
-		   size_t data_len, void **abstract)
-{
-	struct sign_ctx *ctx = *abstract;
-	struct kb_buf out, view;
-	char *alg = NULL, *got_alg = NULL;
-	const uint8_t *raw;
-	size_t rawlen;
-	int r;
-
-	(void)session;
-	*sig = NULL;
-	*sig_len = 0;
-	kb_buf_init(&out, 64 * 1024);
-	if ((r = sign_data_alg(data, data_len, &alg)) != 0)
-		goto out;
-	/* The signature algorithm: the offered name without a certificate
-	 * suffix ("rsa-sha2-512" for the RSA blobs auth_blob writes). */
-	{
-		const char *suffix = strstr(alg, "-cert-v01@openssh.com");
-		if (suffix != NULL)
-			alg[suffix - alg] = '\0';
-	}
-	if (ctx->key != NULL) {
-		r = kb_key_sign(ctx->key, data, data_len, kb_key_type(ctx->key) == KB_KEY_RSA ? alg : NULL, &out);
-	} else {
-		uint32_t flags = 0;
-		if (strcmp(alg, "rsa-sha2-512") == 0)
-			flags = KB_AGENT_RSA_SHA2_512;
-		else if (strcmp(alg, "rsa-sha2-256") == 0)
-			flags = KB_AGENT_RSA_SHA2_256;
-		r = kb_agent_sign(ctx->agent, ctx->agent_key, data, data_len, flags, &out);
-	}
-	if (r != 0)
-		goto out;
-	/* string(alg) string(signature): libssh2 wants the inner bytes. */
-	kb_buf_init_ro(&view, out.data, out.len);
-	if ((r = kb_buf_get_cstring(&view, &got_alg)) != 0 || (r = kb_buf_get_string_direct(&view, &raw, &rawlen)) != 0)
-		goto out;
-	if (strcmp(got_alg, alg) != 0) {
-		r = kb_err_set(KB_ERR_SIGNATURE, "signer returned a %s signature for %s", got_alg, alg);
-		goto out;
-	}
-	*sig = malloc(rawlen);
-	if (*sig == NULL) {
-		r = KB_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(*sig, raw, rawlen);
-	*sig_len = rawlen;
-	r = 0;
-out:
-	if (r != 0)
-		ctx->err = r;
-	free(alg);
-	free(got_alg);
-	kb_buf_done(&out);
-	return r == 0 ? 0 : -1;
-}
-
-/* The public key blob to offer.  libssh2 1.10 names the signature
- * algorithm after the blob's type string and knows nothing of RFC 8332,
- * so an RSA key would be offered as "ssh-rsa" (SHA-1), which OpenSSH 8.8+
- * refuses.  Writing the blob with the type string "rsa-sha2-512" makes
- * libssh2 send that algorithm name; OpenSSH maps that name to an RSA key
- * when it parses the blob, and our callback signs with SHA-512. */
-static int auth_blob(const struct kb_key *k, bool plain_only, struct kb_buf *out)
-{
-	struct kb_buf plain, view;
-	const uint8_t *p;
-	size_t n;
-	bool cert = kb_key_is_cert(k) && !plain_only;
-	int r;
-
-	if (kb_key_type(k) != KB_KEY_RSA)
-		return cert ? kb_key_public_blob(k, out) : kb_key_plain_blob(k, out);
-	/* The CA's signature covers a certificate's type string, so an RSA
-	 * certificate cannot be renamed: with libssh2 1.10 it could only be
-	 * offered as ssh-rsa-cert-v01 (SHA-1), which OpenSSH 8.8+ refuses. */
-	if (cert)
-		return KB_ERR_UNSUPPORTED;
-	kb_buf_init(&plain, KB_KEY_BLOB_MAX);
-	if ((r = cert ? kb_key_public_blob(k, &plain) : kb_key_plain_blob(k, &plain)) != 0)
-		goto out;
-	kb_buf_init_ro(&view, plain.data, plain.len);
-	if ((r = kb_buf_get_string_direct(&view, &p, &n)) != 0)
-		goto out;
-	if ((r = kb_buf_put_cstring(out, "rsa-sha2-512")) != 0 ||
-	    (r = kb_buf_put(out, kb_buf_ptr(&view), kb_buf_remaining(&view))) != 0)
-		goto out;
-out:
-	kb_buf_done(&plain);
-	return r;
-}
-
-/* One publickey attempt: 0 success, KB_ERR_AUTH refused, other errors. */
-static int try_publickey(struct kb_sshc *c, struct sign_ctx *ctx, const struct kb_key *pub, int64_t deadline)
-{
-	struct kb_buf blob;
-	void *abstract = ctx;
-	int rc, r;
-
-	kb_buf_init(&blob, KB_KEY_BLOB_MAX);
-	/* An in-memory key is offered as the plain key (what authorized_keys
-	 * lists); agent identities as the agent holds them. */
-	if ((r = auth_blob(pub, ctx->key != NULL, &blob)) != 0)
-		goto out;
-	ctx->err = 0;
-	while ((rc = libssh2_userauth_publickey(c->s, c->t.user, blob.data, blob.len, sign_cb, &abstract)) ==
-	       LIBSSH2_ERROR_EAGAIN) {
-		if ((r = kb_sshc_wait(c, deadline, "during authentication")) != 0) {
-			c->broken = true;
-			goto out;
-		}
-	}
-	if (rc == 0)
-		r = 0;
-	else if (ctx->err != 0)
-		r = ctx->err;
-	else if (rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED || rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED)
-		r = KB_ERR_AUTH;
-	else
-		r = kb_sshc_lib_error(c, rc, "authentication");
-out:
-	kb_buf_done(&blob);
-	return r;
-}
-
-static int auth_key(struct kb_sshc *c, const struct kb_key *key, int64_t deadline)
-{
-	struct sign_ctx ctx = {.c = c, .key = key};
-	char fp[KB_KEY_FP_MAX] = "?";
-	int r;
-
-	if (!kb_key_is_private(key))
-		return kb_err_set(KB_ERR_ARGS, "%s: the key given for authentication has no private half", c->name);
-	r = try_publickey(c, &ctx, key, deadline);
-	if (r == KB_ERR_AUTH) {
-		kb_key_fingerprint(key, fp, sizeof(fp));
-		return kb_err_set(KB_ERR_AUTH, "%s: permission denied (publickey): the server did not accept %s key %s",
-				  c->name, kb_key_type_label(key), fp);
-	}
-	if (r != 0 && r != KB_ERR_TIMEOUT && ctx.err != 0)
-		return kb_err_set(r, "%s: signing for authentication failed: %s", c->name, kb_err_str(r));
-	return r;
-}
-
-static bool is_ecdsa(enum kb_key_type t)
-{
-	return t == KB_KEY_ECDSA_P256 || t == KB_KEY_ECDSA_P384 || t == KB_KEY_ECDSA_P521;
-}
-
-static int auth_agent(struct kb_sshc *c, const char *sock, const struct kb_key *pin, int64_t deadline)
-{
-	struct kb_agent_client *ag = NULL;
-	struct kb_agent_identities ids = {0};
-	struct sign_ctx ctx = {.c = c};
-	struct kb_buf pinblob;
-	char fp[KB_KEY_FP_MAX] = "?";
-	unsigned tried = 0;
-	int r;
-
-	kb_buf_init(&pinblob, KB_KEY_BLOB_MAX);
-	if (pin != NULL) {
-		if ((r = kb_key_plain_blob(pin, &pinblob)) != 0)
-			goto out;
-		kb_key_fingerprint(pin, fp, sizeof(fp));
-	}
-	/* An unusable agent means missing credentials: KB_ERR_AUTH. */
-	if ((r = kb_agent_connect(sock, &ag)) != 0) {
-		char why[512];
-		kb_strlcpy(why, kb_err_detail(), sizeof(why));
-		r = kb_err_set(KB_ERR_AUTH, "%s: cannot use the agent at %s: %s", c->name, sock,
-			       why[0] ? why : kb_err_str(r));
-		goto out;
-	}
-	if ((r = kb_agent_list(ag, &ids)) != 0) {
-		r = kb_err_set(KB_ERR_AUTH, "%s: cannot list the keys of the agent at %s: %s", c->name, sock,
-			       kb_err_str(r));
-		goto out;
-	}
-	ctx.agent = ag;
-	r = KB_ERR_AUTH;
-	for (size_t i = 0; i < ids.n; i++) {
-		struct kb_agent_identity_info *id = &ids.v[i];
-
-		if (id->key == NULL)
-			continue;
-		if (kb_key_is_cert(id->key) && !is_ecdsa(kb_key_type(id->key))) {
-			/* libssh2 1.10 labels the signature with the certificate's
-			 * name; OpenSSH wants the plain name and refuses it.  Only
-			 * for ECDSA certificates does libssh2 use the plain name. */
-			kb_debug("%s: skipping the agent's %s certificate (libssh2 1.10 signs certificates other "
-				 "than ECDSA wrongly)", c->name, kb_key_type_label(id->key));
-			continue;
-		}
-		if (pin != NULL && (id->blob_len != pinblob.len || memcmp(id->blob, pinblob.data, pinblob.len) != 0))
-			continue;
-		tried++;
-		ctx.agent_key = id->key;
-		r = try_publickey(c, &ctx, id->key, deadline);
-		if (r != KB_ERR_AUTH)
-			break;
-	}
-	if (r == 0)
-		goto out;
-	if (r == KB_ERR_AUTH) {
-		if (pin != NULL && tried == 0)
-			r = kb_err_set(KB_ERR_AUTH, "%s: the agent at %s does not hold the key %s (add it with ssh-add)",
-				       c->name, sock, fp);
-		else if (pin != NULL)
-			r = kb_err_set(KB_ERR_AUTH,
-				       "%s: permission denied (publickey): the server did not accept the agent's key %s",
-				       c->name, fp);
-		else
-			r = kb_err_set(KB_ERR_AUTH,
-				       "%s: permission denied (publickey): the server accepted none of the %u keys in the "
-				       "agent at %s",
-				       c->name, tried, sock);
-	} else if (ctx.err != 0 && r != KB_ERR_TIMEOUT) {
-		r = kb_err_set(r, "%s: the agent did not sign: %s", c->name, kb_err_str(r));
-	}
-out:
-	kb_agent_identities_done(&ids);
-	kb_agent_close(ag);
-	kb_buf_done(&pinblob);
-	return r;
+	if (libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY, hostkeys) != 0)
+		return kb_sshc_lib_error(c, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, "host key algorithms");
+	for (size_t i = 0; i < KB_ARRAY_SIZE(prefs); i++)
+		if (libssh2_session_method_pref(c->s, prefs[i].type, prefs[i].list) != 0)
+			return kb_sshc_lib_error(c, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, "algorithm preferences");
+	return 0;
 }
 
 static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_t deadline)
@@ -599,9 +185,9 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 	kb_known_hosts_lookup_name(c->t.host, c->t.port, lookup, sizeof(lookup));
 	if ((r = kb_known_hosts_check((const char *)kh.data, kh.len, lookup, NULL, 0, &pre)) != 0)
 		goto out;
-	hostkey_prefs(pre.types, prefs, sizeof(prefs));
+	kb_sshc_hostkey_prefs(pre.types, prefs, sizeof(prefs));
 
-	if ((r = tcp_connect(c, deadline)) != 0)
+	if ((r = kb_sshc_tcp_connect(c, deadline)) != 0)
 		goto out;
 	c->s = libssh2_session_init_ex(ssh_alloc, ssh_free, ssh_realloc, c);
 	if (c->s == NULL) {
@@ -611,10 +197,8 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 	memcpy(&send_fn, &send_ptr, sizeof(send_fn));
 	libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, send_fn);
 	libssh2_session_set_blocking(c->s, 0);
-	if (libssh2_session_method_pref(c->s, LIBSSH2_METHOD_HOSTKEY, prefs) != 0) {
-		r = kb_sshc_lib_error(c, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED, "host key algorithms");
+	if ((r = set_methods(c, prefs)) != 0)
 		goto out;
-	}
 	while ((rc = libssh2_session_handshake(c->s, c->fd)) == LIBSSH2_ERROR_EAGAIN)
 		if ((r = kb_sshc_wait(c, deadline, "waiting for the SSH handshake")) != 0)
 			goto out;
@@ -623,19 +207,19 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 		r = kb_err_set(KB_ERR_NETWORK,
 			       "%s: SSH handshake failed: the server offers none of the host key types %s lists for '%s' "
 			       "(%s) that libssh2 can verify",
-			       c->name, o->known_hosts, lookup, types_label(pre.types, tl, sizeof(tl)));
+			       c->name, o->known_hosts, lookup, kb_sshc_types_label(pre.types, tl, sizeof(tl)));
 		goto out;
 	}
 	if (rc != 0) {
 		r = kb_sshc_lib_error(c, rc, "SSH handshake failed");
 		goto out;
 	}
-	if ((r = verify_hostkey(c, o->known_hosts, exists, &kh, lookup)) != 0)
+	if ((r = kb_sshc_verify_hostkey(c, o->known_hosts, exists, &kh, lookup)) != 0)
 		goto out;
 	if (o->key != NULL)
-		r = auth_key(c, o->key, deadline);
+		r = kb_sshc_auth_key(c, o->key, deadline);
 	else
-		r = auth_agent(c, o->agent_socket, o->agent_pin, deadline);
+		r = kb_sshc_auth_agent(c, o->agent_socket, o->agent_pin, deadline);
 out:
 	kb_buf_done(&kh);
 	return r;

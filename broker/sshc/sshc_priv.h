@@ -6,7 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "sshc/sshc.h"
+
+struct kb_key;
 
 #define KB_SSHC_DEFAULT_CONNECT_MS 10000
 #define KB_SSHC_DEFAULT_COMMAND_MS 30000
@@ -32,6 +35,18 @@ int kb_sshc_wait_ev(struct kb_sshc *c, int64_t deadline, const char *what, short
 /* Abandons the connection (after a timeout): best-effort disconnect,
  * socket shut down, marked broken; kb_sshc_close frees it. */
 void kb_sshc_drop(struct kb_sshc *c);
+/* net.c: resolves and connects c->fd (non-blocking). */
+int kb_sshc_tcp_connect(struct kb_sshc *c, int64_t deadline);
+/* hostkey.c: the host key algorithm list for the KB_KH_TYPE_* bits known
+ * for the host; a label like "ED25519 ECDSA"; the check of the server's
+ * key against the known_hosts text kh (file_exists: for the message). */
+void kb_sshc_hostkey_prefs(unsigned types, char *out, size_t n);
+const char *kb_sshc_types_label(unsigned types, char *out, size_t n);
+int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists, const struct kb_buf *kh,
+			   const char *lookup);
+/* auth.c */
+int kb_sshc_auth_key(struct kb_sshc *c, const struct kb_key *key, int64_t deadline);
+int kb_sshc_auth_agent(struct kb_sshc *c, const char *sock, const struct kb_key *pin, int64_t deadline);
 /* Maps the session's last libssh2 error to a kb_err with a detail. */
 int kb_sshc_lib_error(struct kb_sshc *c, int rc, const char *what);
 

@@ -153,9 +153,12 @@ echo "searched $DEMO, ${TMPDIR:-/tmp} and $HOME/.ssh: no file holds the issued p
 ls -A "$HOME/.ssh" 2>/dev/null | grep -v -e '^known_hosts' -e '^authorized_keys' -e '^config$' | sed 's/^/~\/.ssh: /' || true
 
 say "The key is gone from the agent"
-left=$( (find "${TMPDIR:-/tmp}" ${XDG_RUNTIME_DIR:+"$XDG_RUNTIME_DIR"} -maxdepth 2 -name 'keybroker-exec.*' 2>/dev/null || true) | wc -l)
-echo "per-run agent directories left: $left"
-[ "$left" -eq 0 ] || die "broker exec left its agent directory behind"
+# Only this run's directory counts: other broker exec runs (a parallel test
+# suite, another user) may have their own keybroker-exec.* directories.
+rundir=$(dirname "$(cat "$DEMO/agent.path")")
+case $rundir in */keybroker-exec.*) ;; *) die "unexpected agent socket path $(cat "$DEMO/agent.path")" ;; esac
+[ ! -e "$rundir" ] || die "broker exec left its agent directory $rundir behind"
+echo "per-run agent directory $rundir: removed"
 if SSH_AUTH_SOCK=$(cat "$DEMO/agent.path") ssh-add -l >/dev/null 2>&1; then
 	die "the per-run agent still answers"
 fi

@@ -14,8 +14,10 @@ keep_expired (serve entries past their Timestamp, so the host side's own
 check is what refuses them), throttle (the next N pushes get
 ThrottlingException), tamper (the next pushes get a corrupted signature),
 ocsp_dir (serve staples from another directory), chain (serve another
-PEM chain file).  GET /_emu/pushes lists the pushes received.  POST
-/_emu/reset forgets all keys.
+PEM chain file), delay_ms (each push answers after this long).  GET
+/_emu/pushes lists the pushes received; GET /_emu/stats gives
+max_inflight, the most pushes handled at the same moment since the last
+reset.  POST /_emu/reset forgets all keys.
 """
 import argparse
 import base64
@@ -37,6 +39,7 @@ STATE = {
     "keys": {},        # user -> [(expiry, text)]
     "pushes": [],      # [{"instance", "user", "key", "time"}]
     "tokens": {},      # token -> expiry
+    "delay_ms": 0, "inflight": 0, "max_inflight": 0,
 }
 USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9@._-]{0,30}[A-Za-z0-9$_-]?$")
 KEY_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$")
@@ -95,6 +98,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_emu/pushes":
             with LOCK:
                 return self.reply(200, json.dumps(STATE["pushes"]), "application/json")
+        if self.path == "/_emu/stats":
+            with LOCK:
+                return self.reply(200, json.dumps({"max_inflight": STATE["max_inflight"]}), "application/json")
         if not self.path.startswith("/latest/meta-data/"):
             return self.reply(404, "Not Found")
         # IMDSv2 only: no token, no answer (as with HttpTokens=required).
@@ -142,6 +148,7 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 STATE["keys"].clear()
                 STATE["pushes"].clear()
+                STATE["max_inflight"] = 0
             return self.reply(200, "ok")
         if self.path == "/_emu/entry":
             # A raw entry for a user, stored as given (for malformed-input tests).
@@ -160,21 +167,40 @@ class Handler(BaseHTTPRequestHandler):
             inst, user, key = req["InstanceId"], req["InstanceOSUser"], req["SSHPublicKey"]
         except (ValueError, KeyError, TypeError):
             return self.aws_error(400, "SerializationException", "bad request body")
+        with LOCK:
+            STATE["inflight"] += 1
+            STATE["max_inflight"] = max(STATE["max_inflight"], STATE["inflight"])
+            delay = STATE["delay_ms"] / 1000.0
+        try:
+            if delay:
+                time.sleep(delay)
+            code, typ, answer = self.send_key(inst, user, key, req)
+        finally:
+            # Out of flight before the answer leaves, or the client's next
+            # request could be counted while this one still is.
+            with LOCK:
+                STATE["inflight"] -= 1
+        if code != 200:
+            return self.aws_error(code, typ, answer)
+        self.reply(200, answer, "application/x-amz-json-1.1")
+
+    def send_key(self, inst, user, key, req):
+        """(200, None, JSON answer) or (status, AWS error type, message)."""
         cfg = self.server.cfg
         with LOCK:
             if STATE["throttle"] > 0:
                 STATE["throttle"] -= 1
                 STATE["pushes"].append({"instance": inst, "user": user, "throttled": True, "time": time.time()})
-                return self.aws_error(400, "ThrottlingException", "Rate exceeded")
+                return (400, "ThrottlingException", "Rate exceeded")
         if inst not in cfg.instance_id:
-            return self.aws_error(400, "EC2InstanceNotFoundException", "instance %s not found" % inst)
+            return (400, "EC2InstanceNotFoundException", "instance %s not found" % inst)
         # Only the instance this metadata describes has a known zone.
         if inst == cfg.instance_id[0] and "AvailabilityZone" in req and req["AvailabilityZone"] != cfg.az:
-            return self.aws_error(400, "InvalidArgsException", "wrong availability zone")
+            return (400, "InvalidArgsException", "wrong availability zone")
         if not USER_RE.match(user):
-            return self.aws_error(400, "InvalidArgsException", "bad OS user")
+            return (400, "InvalidArgsException", "bad OS user")
         if not KEY_RE.match(key) or len(key) > 4096:
-            return self.aws_error(400, "InvalidArgsException", "bad public key")
+            return (400, "InvalidArgsException", "bad public key")
         request_id = str(uuid.uuid4())
         with LOCK:
             expiry = int(now()) + int(STATE["lifetime"])
@@ -191,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
             if inst == cfg.instance_id[0]:
                 STATE["keys"].setdefault(user, []).append((expiry, text))
             STATE["pushes"].append({"instance": inst, "user": user, "key": key, "time": time.time()})
-        self.reply(200, json.dumps({"RequestId": request_id, "Success": True}), "application/x-amz-json-1.1")
+        return (200, None, json.dumps({"RequestId": request_id, "Success": True}))
 
 
 def main():
@@ -204,6 +230,9 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("-v", "--verbose", action="store_true")
     cfg = ap.parse_args()
+    # socketserver's default listen backlog is 5: more parallel pushers than
+    # that would see dropped SYNs and 1 s retransmits.
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.cfg = cfg

@@ -141,6 +141,25 @@ $EMU_ENV "$BROKER" --json issue --role eic --push-ec2 --instance-id "$W1" --inst
 [ "$(py "$T/t.json" 'sum(h["attempts"] for h in j["ec2_push"]["hosts"])')" = 5 ] || kb_fail "attempts: $(cat "$T/t.json")"
 kb_pass "ThrottlingException retried (3 throttled answers, 2 hosts pushed)"
 
+# Bounded parallelism: with each push taking 200 ms, --parallel 2 keeps two
+# in flight at most (the emulator counts), and the 4 hosts take two rounds.
+emu reset '{}'
+emu config '{"delay_ms": 200}'
+start=$(date +%s%N)
+$EMU_ENV "$BROKER" issue --role eic --push-ec2 --terraform-state "$T/tf.tfstate" --parallel 2 >/dev/null 2>"$T/err" ||
+	kb_fail "--parallel 2: $(cat "$T/err")"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+maxin=$(curl -sf "$EMU/_emu/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["max_inflight"])')
+[ "$maxin" = 2 ] && [ "$(pushes | wc -l)" = 4 ] || kb_fail "--parallel 2: $maxin in flight at most, $(pushes | wc -l) pushes"
+emu reset '{}'
+$EMU_ENV "$BROKER" issue --role eic --push-ec2 --terraform-state "$T/tf.tfstate" --parallel 8 >/dev/null 2>"$T/err" ||
+	kb_fail "--parallel 8: $(cat "$T/err")"
+maxin8=$(curl -sf "$EMU/_emu/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["max_inflight"])')
+[ "$maxin8" -ge 3 ] && [ "$maxin8" -le 4 ] || kb_fail "--parallel 8 over 4 hosts: $maxin8 in flight at most"
+emu config '{"delay_ms": 0}'
+echo "# 4 hosts, 200 ms each, --parallel 2: ${ms} ms, at most $maxin in flight (--parallel 8: $maxin8)"
+kb_pass "parallel pushes bounded by --parallel"
+
 # ---- 3. one host fails: the credential stays, exit non-zero, retry works ----
 emu reset '{}'
 GONE=i-0e00000000000000e

@@ -84,3 +84,16 @@ want = set(open(sys.argv[1]).read().split())
 assert want <= serials, len(want - serials)
 PY
 kb_pass "aws: concurrent batch revokers seal shards, all 2108 entries published, boto3 reads head + shards"
+
+# ---- prune on AWS: an expired certificate's revocation goes, the shard it was in is rewritten ----
+"$BROKER" store get keybroker/ca/user --field private_key >"$D/ca.key" || kb_fail "CA key (aws)"
+chmod 600 "$D/ca.key"
+ssh-keygen -q -t ed25519 -N '' -f "$D/old" </dev/null
+ssh-keygen -q -s "$D/ca.key" -I expired -n deploy -z 4242 -V 20200101:20200102 "$D/old.pub" || kb_fail "sign (aws)"
+"$BROKER" -q revoke --no-agent --cert "$D/old-cert.pub" 2>"$D/err" || kb_fail "revoke --cert (aws): $(cat "$D/err")"
+"$BROKER" --json revoke --prune >"$D/prune.json" 2>"$D/err" || kb_fail "prune (aws): $(cat "$D/err")"
+[ "$(issue_json "$D/prune.json" 'j["dropped_count"]')" = 1 ] || kb_fail "prune (aws): $(cat "$D/prune.json")"
+[ "$(issue_json "$D/prune.json" 'j["kept"]')" = 2108 ] || kb_fail "prune kept (aws): $(cat "$D/prune.json")"
+"$BROKER" --json krl publish -f "$KRL" >"$D/pub.json" 2>"$D/err" || kb_fail "publish (aws): $(cat "$D/err")"
+[ "$(issue_json "$D/pub.json" 'j["entries"]')" = 2108 ] || kb_fail "entries after prune (aws): $(cat "$D/pub.json")"
+kb_pass "aws: --prune drops the expired certificate's revocation, 2108 kept and published"

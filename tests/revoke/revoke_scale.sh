@@ -130,7 +130,11 @@ ssh-keygen -Q -l -f "$D/keygen.krl" >"$D/keygen.txt" 2>&1
 diff <(grep -i serial "$D/krl.txt" | sort) <(grep -i serial "$D/keygen.txt" | sort) >/dev/null ||
 	kb_fail "our KRL and ssh-keygen's list different serials"
 revoked_by_keygen "$D/keygen.krl" "$D/victim-cert.pub" || kb_fail "ssh-keygen's own KRL does not revoke the victim"
-kb_pass "sshd refuses the revoked certificate, ssh-keygen -Q agrees, ssh-keygen -k lists the same serials"
+rc=0; "$BROKER" krl check "$D/keygen.krl" "$D/victim-cert.pub" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 6 ] || kb_fail "broker krl check does not find the victim in ssh-keygen's KRL (exit $rc)"
+rc=0; "$BROKER" krl check "$D/keygen.krl" "$D/ok1-cert.pub" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 0 ] || kb_fail "broker krl check reports ok1 revoked in ssh-keygen's KRL (exit $rc)"
+kb_pass "sshd refuses the revoked certificate, ssh-keygen -Q agrees, ssh-keygen -k lists the same serials, we read its KRL"
 
 # ---- prune ----
 "$BROKER" store get keybroker/ca/user --field private_key >"$D/ca.key" || kb_fail "CA key"

@@ -104,6 +104,16 @@ t1=$(ms)
 err_has "$U@127.0.0.1:$SP"
 err_has "timed out"
 kb_pass "connect timeout against a silent listener ($((t1 - t0)) ms for 1000 ms)"
+# host names are resolved under the deadline too (getaddrinfo_a)
+echo "[localhost]:$SSHD_PORT $HOSTPUB" >"$D/kh.localhost"
+run 0 -k "$D/kh.localhost" -i "$D/id_ed25519" -T 5000 "$U@localhost:$SSHD_PORT" exec true
+t0=$(ms)
+"$T" -k "$KH" -i "$D/id_ed25519" -T 1000 "$U@no-such-host.invalid:22" connect >"$D/out" 2>"$D/err"
+rc=$?
+t1=$(ms)
+[ $rc -eq 15 ] || [ $rc -eq 10 ] || kb_fail "unresolvable host: exit $rc: $(cat "$D/err")"
+[ $((t1 - t0)) -lt 5000 ] || kb_fail "name resolution took $((t1 - t0)) ms"
+err_has "no-such-host.invalid"
 # a closed port fails at once with a network error
 CP=$(kb_free_port)
 run 15 -k "$KH" -i "$D/id_ed25519" "$U@127.0.0.1:$CP" connect
@@ -277,7 +287,13 @@ run 0 -k "$KH" -i "$D/id_ed25519" -a "rel/dir/keys" "$TGT" add "$D/id_new.pub"
 run 0 -k "$KH" -i "$D/id_ed25519" -a "%h/h %u.keys" "$TGT" add "$D/id_new.pub"
 [ -f "$D/home/h $U.keys" ] || kb_fail "%h path"
 run 17 -k "$KH" -i "$D/id_ed25519" -a "%x/keys" "$TGT" add "$D/id_new.pub"
-kb_pass "authorized_keys paths: default, relative, %h, %u"
+ln -s "$D/home/rel/dir/keys" "$D/home/link"
+run 1 -k "$KH" -i "$D/id_ed25519" -a "link" "$TGT" remove "$D/id_new.pub"
+err_has "is a symbolic link"
+[ -L "$D/home/link" ] || kb_fail "the link was replaced"
+run 0 -k "$KH" -i "$D/id_ed25519" -a "link" "$TGT" has "$D/id_new.pub"
+[ "$(cat "$D/out")" = yes ] || kb_fail "has through a link"
+kb_pass "authorized_keys paths: default, relative, %h, %u; symbolic links not replaced"
 
 # a forced command that exits 0 is not taken for a successful edit
 cp "$D/ak.orig" "$AK"
@@ -300,4 +316,10 @@ for p in "${pids[@]}"; do wait "$p" || kb_fail "a concurrent add failed"; done
 for k in c1 c2 c3 c4; do grep -qF "$(cut -d' ' -f2 "$D/id_$k.pub")" "$AK" || kb_fail "concurrent add lost $k"; done
 head -c "$(stat -c %s "$D/ak.orig")" "$AK" | cmp -s - "$D/ak.orig" || kb_fail "concurrent adds changed other lines"
 kb_pass "concurrent adds to one file"
+# weak algorithms are never negotiated (libssh2 1.10 would offer CBC,
+# arcfour and hmac-md5 by default); a server offering only those fails
+kb_sshd_start "$D/weak" "Ciphers aes128-cbc" "SetEnv HOME=$D/home" "Match all" "AuthorizedKeysFile $D/%u.keys"
+run 15 -k "$SSHD_KNOWN_HOSTS" -i "$D/id_ed25519" "$U@127.0.0.1:$SSHD_PORT" connect
+err_has "handshake failed"
+kb_pass "no CBC cipher negotiated"
 echo "all sshc tests passed"
