@@ -23,6 +23,7 @@ void kb_agent_ctx_init(struct kb_agent_ctx *ctx, struct kb_agent_keystore *ks)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->ks = ks;
+	ctx->replace_grace_ms = KB_AGENT_REPLACE_GRACE_MS;
 	pthread_mutex_init(&ctx->lock_mu, NULL);
 }
 
@@ -221,7 +222,10 @@ static int handle_sign(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, str
 		return put_status(reply, false);
 	}
 	t = live_table(ctx);
-	if ((id = kb_agent_table_find(t, blob, blob_len)) == NULL)
+	if ((id = kb_agent_table_find(t, blob, blob_len)) == NULL &&
+	    (id = kb_agent_table_find_retired(t, blob, blob_len, ctx->now_mono_ms(), ctx->now_real())) != NULL)
+		kb_debug("conn %lu: signing with a replaced identity (within its grace period)", conn->id);
+	if (id == NULL)
 		id = find_cert_key(t, conn, blob, blob_len);
 	if (id == NULL || !identity_usable(ctx, id)) {
 		kb_debug("conn %lu: sign request for a key the agent does not hold", conn->id);
@@ -396,9 +400,17 @@ static int handle_remove(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, s
 		return put_status(reply, false);
 	struct kb_agent_table *t = kb_agent_keystore_acquire(ctx->ks);
 	struct kb_agent_identity *id = kb_agent_table_find(t, blob, len);
+	/* A replaced identity still in its grace period can be removed too
+	 * (and goes with the live one holding its key). */
+	if (id == NULL)
+		id = kb_agent_table_find_retired(t, blob, len, ctx->now_mono_ms(), ctx->now_real());
 	if (id != NULL && kb_agent_identity_permitted(ctx, id, conn, NULL) == 0) {
 		kb_debug("conn %lu: remove \"%s\"", conn->id, id->comment);
 		ok = kb_agent_keystore_remove(ctx->ks, blob, len) == 0;
+	} else if (id == NULL && conn->nbind == 0) {
+		/* Not held, so the answer is FAILURE (as ssh-agent), but replaced
+		 * identities holding this key are dropped all the same. */
+		kb_agent_keystore_remove(ctx->ks, blob, len);
 	}
 	kb_agent_table_release(t);
 	return put_status(reply, ok);
@@ -429,6 +441,8 @@ static int handle_lock(struct kb_agent_ctx *ctx, struct kb_buf *m, bool lock, st
 		lock_hash(ctx, pw, len, ctx->lock_hash);
 		ctx->locked = true;
 		ok = true;
+		/* Replaced identities do not outlive a lock. */
+		kb_agent_keystore_drop_retired(ctx->ks);
 		kb_debug("agent locked");
 	} else if (!lock && ctx->locked) {
 		lock_hash(ctx, pw, len, h);
@@ -514,7 +528,8 @@ static int handle_ext_replace(struct kb_agent_ctx *ctx, struct kb_agent_conn *co
 		return put_status(reply, false);
 	}
 	log_added(ctx, conn, id, "replace with");
-	return put_status(reply, kb_agent_keystore_replace(ctx->ks, old, old_len, id) == 0);
+	return put_status(reply, kb_agent_keystore_replace(ctx->ks, old, old_len, id, ctx->now_mono_ms(),
+							   ctx->replace_grace_ms) == 0);
 }
 
 static int handle_extension(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, struct kb_buf *m,

@@ -47,6 +47,9 @@ struct kb_agent_ctx {
 	void (*delay_ms)(unsigned ms);
 	uint32_t default_lifetime; /* -t, seconds; 0 = none */
 	int fp_hash;               /* -E: KB_AGENT_FP_SHA256, _MD5 or _SHA1 */
+	/* How long an identity replaced by replace-identity@keybroker still
+	 * signs for its exact blob (KB_AGENT_REPLACE_GRACE_MS; 0 = none). */
+	int64_t replace_grace_ms;
 	/* Lock state (PROTOCOL.agent LOCK/UNLOCK). */
 	pthread_mutex_t lock_mu;
 	bool locked;

@@ -132,6 +132,12 @@ static void run_agent(struct kb_agent_server *srv, uint32_t lifetime, int fp_has
 	ctx.delay_ms = kb_agent_sleep_ms;
 	ctx.default_lifetime = lifetime;
 	ctx.fp_hash = fp_hash;
+	/* For tests only: a shorter grace for replaced identities (never a
+	 * longer one; 0 restores the old drop-at-once behaviour). */
+	const char *grace = getenv("KB_TEST_REPLACE_GRACE_MS");
+	uint64_t g;
+	if (grace != NULL && kb_parse_u64(grace, KB_AGENT_REPLACE_GRACE_MS, &g) == 0)
+		ctx.replace_grace_ms = (int64_t)g;
 	srv->ctx = &ctx;
 	kb_agent_server_run(srv);
 }

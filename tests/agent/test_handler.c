@@ -5,6 +5,7 @@
 #include "agent_test_util.h"
 #include <sodium.h>
 
+#include "cert/cert.h"
 #include "core/err.h"
 #include "core/util.h"
 #include "kbtest.h"
@@ -321,7 +322,12 @@ static void test_ext(void)
 	kb_buf_put_cstring(&m, "renewed");
 	KBT_CHECK_INT(att_call(&ctx, &conn, &m, &r), KB_AGENT_SUCCESS);
 	KBT_CHECK_INT(list_count(), 2);
+	/* The replaced ed is retired but still confirm-constrained. */
+	att_confirm_answer = false;
 	KBT_CHECK_INT(sign_check(ed, 0, NULL), KB_AGENT_FAILURE);
+	att_confirm_answer = true;
+	KBT_CHECK_INT(sign_check(ed, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	att_confirm_answer = false;
 	KBT_CHECK_INT(sign_check(rsa, KB_AGENT_RSA_SHA2_512, NULL), KB_AGENT_SIGN_RESPONSE);
 	KBT_CHECK_STR(ks.cur->ids[0]->comment, "renewed");
 	/* The old identity is gone now: a second replace changes nothing. */
@@ -333,6 +339,313 @@ static void test_ext(void)
 	KBT_CHECK_INT(att_call(&ctx, &conn, &m, &r), KB_AGENT_FAILURE);
 	kb_buf_done(&m);
 	kb_buf_done(&r);
+}
+
+/* ---- replace-identity@keybroker and retired identities ---- */
+
+static struct kb_key *ca;
+
+/* A copy of k (private) with a user certificate from `ca`. */
+static struct kb_key *with_cert(const struct kb_key *k, uint64_t serial, uint64_t va, uint64_t vb)
+{
+	struct kb_key *c = NULL;
+	struct kb_cert *cert = NULL;
+	if (kb_key_dup(k, &c) != 0 || kb_cert_new(KB_CERT_TYPE_USER, k, &cert) != 0) {
+		kb_key_free(c);
+		return NULL;
+	}
+	cert->serial = serial;
+	if (kb_cert_set_validity(cert, va, vb) != 0 || kb_cert_add_principal(cert, "u") != 0 ||
+	    kb_cert_sign(cert, ca, NULL) != 0 || kb_key_attach_cert(c, cert) != 0) {
+		kb_cert_free(cert);
+		kb_key_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int replace(const struct kb_key *old, const struct kb_key *k, const char *comment, uint32_t life)
+{
+	struct kb_buf m, r;
+	kb_buf_init_secure(&m, KB_AGENT_MAX_MSG);
+	kb_buf_init(&r, 1024);
+	kb_buf_put_u8(&m, KB_AGENTC_EXTENSION);
+	kb_buf_put_cstring(&m, KB_AGENT_EXT_REPLACE);
+	att_put_blob(&m, old);
+	kb_key_private_serialize(k, &m);
+	kb_buf_put_cstring(&m, comment);
+	if (life) {
+		kb_buf_put_u8(&m, KB_AGENT_CONSTRAIN_LIFETIME);
+		kb_buf_put_u32(&m, life);
+	}
+	int t = att_call(&ctx, &conn, &m, &r);
+	kb_buf_done(&m);
+	kb_buf_done(&r);
+	return t;
+}
+
+static int remove_key(const struct kb_key *k)
+{
+	struct kb_buf m, r;
+	kb_buf_init(&m, KB_AGENT_MAX_MSG);
+	kb_buf_init(&r, 1024);
+	kb_buf_put_u8(&m, KB_AGENTC_REMOVE_IDENTITY);
+	att_put_blob(&m, k);
+	int t = att_call(&ctx, &conn, &m, &r);
+	kb_buf_done(&m);
+	kb_buf_done(&r);
+	return t;
+}
+
+static int remove_plain(const struct kb_key *k)
+{
+	struct kb_key *p = NULL;
+	if (kb_key_dup_public(k, &p) != 0)
+		return -1;
+	kb_key_drop_cert(p);
+	int t = remove_key(p);
+	kb_key_free(p);
+	return t;
+}
+
+/* True when the (standard or keybroker) listing shows k. */
+static bool listed(const struct kb_key *k, bool ext)
+{
+	struct kb_buf m, r, want;
+	uint32_t n = 0;
+	bool found = false;
+	kb_buf_init(&m, 256);
+	kb_buf_init(&r, KB_AGENT_MAX_MSG);
+	kb_buf_init(&want, KB_KEY_BLOB_MAX);
+	kb_key_public_blob(k, &want);
+	if (ext) {
+		kb_buf_put_u8(&m, KB_AGENTC_EXTENSION);
+		kb_buf_put_cstring(&m, KB_AGENT_EXT_LIST);
+	} else {
+		kb_buf_put_u8(&m, KB_AGENTC_REQUEST_IDENTITIES);
+	}
+	int t = att_call(&ctx, &conn, &m, &r);
+	char *name = NULL;
+	if (ext && t == KB_AGENT_EXTENSION_RESPONSE && kb_buf_get_cstring(&r, &name) == 0)
+		free(name);
+	if (kb_buf_get_u32(&r, &n) == 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			const uint8_t *b, *c;
+			size_t bl, cl;
+			uint32_t fl;
+			uint64_t x;
+			if (kb_buf_get_string_direct(&r, &b, &bl) != 0 || kb_buf_get_string_direct(&r, &c, &cl) != 0)
+				break;
+			if (ext && (kb_buf_get_u32(&r, &fl) != 0 || kb_buf_get_u64(&r, &x) != 0 ||
+				    kb_buf_get_u64(&r, &x) != 0 || kb_buf_get_u64(&r, &x) != 0))
+				break;
+			if (bl == kb_buf_remaining(&want) && memcmp(b, kb_buf_ptr(&want), bl) == 0)
+				found = true;
+		}
+	}
+	kb_buf_done(&m);
+	kb_buf_done(&r);
+	kb_buf_done(&want);
+	return found;
+}
+
+static int lock_msg(uint8_t type, const char *pw)
+{
+	struct kb_buf m, r;
+	kb_buf_init(&m, 256);
+	kb_buf_init(&r, 256);
+	kb_buf_put_u8(&m, type);
+	kb_buf_put_cstring(&m, pw);
+	int t = att_call(&ctx, &conn, &m, &r);
+	kb_buf_done(&m);
+	kb_buf_done(&r);
+	return t;
+}
+
+/* The race ssh loses without the grace: list, replace, sign the listed blob. */
+static void test_grace_basic(void)
+{
+	struct kb_key *c1 = with_cert(ed, 1, 0, (uint64_t)att_real + 3600);
+	struct kb_key *c2 = with_cert(ed, 2, 0, (uint64_t)att_real + 7200);
+	KBT_CHECK(c1 != NULL && c2 != NULL);
+	reset();
+	KBT_CHECK_INT(add(c1, "cert", 0, false), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(add(ec, "ec", 0, false), KB_AGENT_SUCCESS);
+	KBT_CHECK(listed(c1, false));
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	/* Not listed (either listing), but the listed blob still signs, and
+	 * the signature verifies with the old certificate's key. */
+	KBT_CHECK_INT(list_count(), 2);
+	KBT_CHECK(!listed(c1, false));
+	KBT_CHECK(!listed(c1, true));
+	KBT_CHECK(listed(c2, false));
+	KBT_CHECK_INT(sign_check(c1, 0, "ssh-ed25519"), KB_AGENT_SIGN_RESPONSE);
+	KBT_CHECK_INT(sign_check(c2, 0, "ssh-ed25519"), KB_AGENT_SIGN_RESPONSE);
+	KBT_CHECK_INT(ks.cur->nretired, 1);
+	/* A second replace naming the retired blob finds nothing. */
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_FAILURE);
+	/* Until the grace ends, not a millisecond longer. */
+	att_mono_ms += KB_AGENT_REPLACE_GRACE_MS - 1;
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	att_mono_ms += 1;
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(c2, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	KBT_CHECK_INT(ks.cur->nretired, 0); /* wiped on the sign path's expiry */
+	/* The reaper's path: it wakes for the end of the grace (next_death). */
+	KBT_CHECK_INT(replace(c2, c1, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(ks.cur->next_death, att_mono_ms + KB_AGENT_REPLACE_GRACE_MS);
+	KBT_CHECK_INT(kb_agent_keystore_expire(&ks, att_mono_ms + KB_AGENT_REPLACE_GRACE_MS - 1, att_real), 0);
+	KBT_CHECK_INT(kb_agent_keystore_expire(&ks, att_mono_ms + KB_AGENT_REPLACE_GRACE_MS, att_real), 1);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	KBT_CHECK_INT(ks.cur->n, 2);
+	/* A replacement by a different key: the old key signs in the grace. */
+	KBT_CHECK_INT(replace(c1, rsa, "rsa", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(c1, 0, "ssh-ed25519"), KB_AGENT_SIGN_RESPONSE);
+	KBT_CHECK_INT(sign_check(rsa, KB_AGENT_RSA_SHA2_256, "rsa-sha2-256"), KB_AGENT_SIGN_RESPONSE);
+	/* Grace 0 is the old behaviour: refused at once. */
+	ctx.replace_grace_ms = 0;
+	KBT_CHECK_INT(replace(rsa, c2, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(rsa, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(ks.cur->nretired, 1); /* c1 still in its grace */
+	ctx.replace_grace_ms = KB_AGENT_REPLACE_GRACE_MS;
+	kb_key_free(c1);
+	kb_key_free(c2);
+}
+
+/* Never past the identity's own lifetime or its certificate. */
+static void test_grace_bounds(void)
+{
+	struct kb_key *c1 = with_cert(ec, 1, 0, (uint64_t)att_real + 20);
+	struct kb_key *c2 = with_cert(ec, 2, 0, (uint64_t)att_real + 7200);
+	KBT_CHECK(c1 != NULL && c2 != NULL);
+	reset();
+	KBT_CHECK_INT(add(ed, "ed", 10, false), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(replace(ed, rsa, "rsa", 0), KB_AGENT_SUCCESS);
+	att_mono_ms += 9999;
+	KBT_CHECK_INT(sign_check(ed, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	att_mono_ms += 1;
+	KBT_CHECK_INT(sign_check(ed, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	/* valid_before on the wall clock (the monotonic one stands still). */
+	KBT_CHECK_INT(add(c1, "cert", 0, false), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	att_real += 19;
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	att_real += 1;
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(c2, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	/* An identity already dead is not retired at all. */
+	KBT_CHECK_INT(add(ed, "ed", 1, false), KB_AGENT_SUCCESS);
+	att_mono_ms += 1000;
+	KBT_CHECK_INT(replace(ed, c1, "x", 0), KB_AGENT_FAILURE);
+	kb_key_free(c1);
+	kb_key_free(c2);
+}
+
+/* ssh-add -d, -D and -x end the grace. */
+static void test_grace_remove(void)
+{
+	struct kb_key *c1 = with_cert(ed, 1, 0, (uint64_t)att_real + 3600);
+	struct kb_key *c2 = with_cert(ed, 2, 0, (uint64_t)att_real + 3600);
+	KBT_CHECK(c1 != NULL && c2 != NULL);
+
+	/* -d of the old (retired) blob: removed, and it says so. */
+	reset();
+	add(ec, "ec", 0, false);
+	add(rsa, "rsa", 0, false);
+	KBT_CHECK_INT(replace(ec, ed, "ed", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(remove_key(ec), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(ec, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(remove_key(ec), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(list_count(), 2);
+
+	/* -d of the new certificate takes the retired one with the same key. */
+	reset();
+	add(c1, "cert", 0, false);
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(remove_key(c2), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(c2, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	KBT_CHECK_INT(list_count(), 0);
+
+	/* -d of the plain key (not held: FAILURE, as ssh-agent) still drops
+	 * retired certificates for it; the live one stays (not named). */
+	reset();
+	add(c1, "cert", 0, false);
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(remove_plain(c1), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(c2, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+
+	/* -D */
+	reset();
+	add(c1, "cert", 0, false);
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(simple(KB_AGENTC_REMOVE_ALL_IDENTITIES), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	add(c1, "cert", 0, false);
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(simple(KB_AGENTC_REMOVE_ALL_RSA_IDENTITIES), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+
+	/* -x: refused while locked, and dropped (not back after -X). */
+	reset();
+	add(c1, "cert", 0, false);
+	KBT_CHECK_INT(replace(c1, c2, "cert", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(lock_msg(KB_AGENTC_LOCK, "pw"), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(lock_msg(KB_AGENTC_UNLOCK, "pw"), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(sign_check(c1, 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(c2, 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	kb_key_free(c1);
+	kb_key_free(c2);
+}
+
+/* A plain add is unchanged; retired identities are bounded; readers keep
+ * their snapshot. */
+static void test_grace_misc(void)
+{
+	struct kb_key *k[KB_AGENT_RETIRED_MAX + 3] = { NULL };
+	reset();
+	add(ed, "ed", 0, false);
+	KBT_CHECK_INT(replace(ed, ec, "ec", 0), KB_AGENT_SUCCESS);
+	/* Adding the retired blob again makes it live (listed), once. */
+	KBT_CHECK_INT(add(ed, "ed back", 0, false), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	KBT_CHECK_INT(list_count(), 2);
+	KBT_CHECK(listed(ed, false));
+	/* A plain add of an existing blob drops nothing into the grace. */
+	KBT_CHECK_INT(add(ec, "ec again", 0, false), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	/* Replacing an identity by itself retires nothing. */
+	KBT_CHECK_INT(replace(ec, ec, "ec same", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(ks.cur->nretired, 0);
+	KBT_CHECK_INT(list_count(), 2);
+
+	/* A chain of replaces keeps the newest KB_AGENT_RETIRED_MAX. */
+	reset();
+	for (size_t i = 0; i < KB_ARRAY_SIZE(k); i++)
+		KBT_CHECK_INT(kb_key_generate(KB_KEY_ED25519, 0, &k[i]), 0);
+	add(k[0], "k", 0, false);
+	struct kb_agent_table *snap = kb_agent_keystore_acquire(&ks);
+	for (size_t i = 1; i < KB_ARRAY_SIZE(k); i++)
+		KBT_CHECK_INT(replace(k[i - 1], k[i], "k", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(ks.cur->nretired, KB_AGENT_RETIRED_MAX);
+	KBT_CHECK_INT(list_count(), 1);
+	KBT_CHECK_INT(sign_check(k[0], 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(k[1], 0, NULL), KB_AGENT_FAILURE);
+	KBT_CHECK_INT(sign_check(k[2], 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	KBT_CHECK_INT(sign_check(k[KB_ARRAY_SIZE(k) - 2], 0, NULL), KB_AGENT_SIGN_RESPONSE);
+	/* The snapshot taken before still holds k[0] (refcounted). */
+	KBT_CHECK(kb_agent_table_find(snap, kb_buf_ptr(&snap->ids[0]->blob), kb_buf_remaining(&snap->ids[0]->blob)) ==
+		  snap->ids[0]);
+	kb_agent_table_release(snap);
+	KBT_CHECK_INT(simple(KB_AGENTC_REMOVE_ALL_IDENTITIES), KB_AGENT_SUCCESS);
+	for (size_t i = 0; i < KB_ARRAY_SIZE(k); i++)
+		kb_key_free(k[i]);
 }
 
 /* session-bind and restrict-destination, as ssh and ssh-add -h use them. */
@@ -516,6 +829,8 @@ int main(void)
 		printf("Bail out! cannot generate keys\n");
 		return 1;
 	}
+	if (kb_key_generate(KB_KEY_ED25519, 0, &ca) != 0)
+		return 1;
 	KBT_RUN(test_empty);
 	KBT_RUN(test_add_list_sign);
 	KBT_RUN(test_remove);
@@ -525,6 +840,10 @@ int main(void)
 	KBT_RUN(test_lock);
 	KBT_RUN(test_refused);
 	KBT_RUN(test_ext);
+	KBT_RUN(test_grace_basic);
+	KBT_RUN(test_grace_bounds);
+	KBT_RUN(test_grace_remove);
+	KBT_RUN(test_grace_misc);
 	KBT_RUN(test_destination);
 	KBT_RUN(test_mutations);
 	kb_agent_conn_done(&conn);
@@ -533,5 +852,6 @@ int main(void)
 	kb_key_free(ed);
 	kb_key_free(ec);
 	kb_key_free(rsa);
+	kb_key_free(ca);
 	return kbt_done();
 }
