@@ -408,9 +408,10 @@ static int handle_remove(struct kb_agent_ctx *ctx, struct kb_agent_conn *conn, s
 		kb_debug("conn %lu: remove \"%s\"", conn->id, id->comment);
 		ok = kb_agent_keystore_remove(ctx->ks, blob, len) == 0;
 	} else if (id == NULL && conn->nbind == 0) {
-		/* Not held, so the answer is FAILURE (as ssh-agent), but replaced
-		 * identities holding this key are dropped all the same. */
-		kb_agent_keystore_remove(ctx->ks, blob, len);
+		/* Not held as such (ssh-add -d sends the plain key first, then
+		 * the certificate next to it): replaced identities holding this
+		 * key go, and the reply says whether any did. */
+		ok = kb_agent_keystore_remove(ctx->ks, blob, len) == 0;
 	}
 	kb_agent_table_release(t);
 	return put_status(reply, ok);
