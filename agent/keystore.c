@@ -345,7 +345,7 @@ int kb_agent_keystore_replace(struct kb_agent_keystore *ks, const uint8_t *old_b
 			until = old->death;
 		/* The same blob stays live (a re-add through replace): nothing
 		 * to retire. */
-		bool retire = until > now_ms && dup == NULL &&
+		bool retire = until > now_ms &&
 			      !same_blob(old, id->hash, kb_buf_ptr(&id->blob), kb_buf_remaining(&id->blob));
 		r = rebuild(ks, old, dup, id, position_of(ks->cur, old), &keep, retire ? old : NULL, until);
 	}

@@ -625,6 +625,12 @@ static void test_grace_misc(void)
 	KBT_CHECK_INT(replace(ec, ec, "ec same", 0), KB_AGENT_SUCCESS);
 	KBT_CHECK_INT(ks.cur->nretired, 0);
 	KBT_CHECK_INT(list_count(), 2);
+	/* Replacing by a key already held: the old one is retired, the held
+	 * one stays listed once. */
+	KBT_CHECK_INT(replace(ec, ed, "ed", 0), KB_AGENT_SUCCESS);
+	KBT_CHECK_INT(list_count(), 1);
+	KBT_CHECK_INT(ks.cur->nretired, 1);
+	KBT_CHECK_INT(sign_check(ec, 0, NULL), KB_AGENT_SIGN_RESPONSE);
 
 	/* A chain of replaces keeps the newest KB_AGENT_RETIRED_MAX. */
 	reset();
