@@ -58,17 +58,35 @@ static const char script_body[] =
 	"  if [ ! -d \"$d\" ]; then mkdir -p -- \"$d\" || die 3 \"cannot create $d\"; fi\n"
 	"elif [ ! -f \"$f\" ]; then echo kb-authkeys:done; exit 0\n"
 	"fi\n"
+	/* The lock: flock(1) where the host has it (released by the kernel
+	 * whatever kills the script), else a directory holding the owner's
+	 * pid, taken over when that process is gone. */
 	"lock=\"$f.kb-lock\"\n"
-	"n=0\n"
-	"until mkdir -- \"$lock\" 2>/dev/null; do\n"
-	"  [ -d \"$d\" ] || die 3 \"$d does not exist\"\n"
-	"  n=$((n + 1))\n"
-	"  [ $n -lt 10 ] || die 4 \"$f is locked by another edit (remove $lock if it is stale)\"\n"
-	"  sleep 1\n"
-	"done\n"
+	"unlock=:\n"
+	"if command -v flock >/dev/null 2>&1 && { : >> \"$lock\"; } 2>/dev/null && exec 9< \"$lock\"; then\n"
+	"  flock -w 10 9 || die 4 \"$f is locked by another edit for 10 s\"\n"
+	"else\n"
+	"  lock=\"$f.kb-lockdir\"\n"
+	"  n=0\n"
+	"  until mkdir -- \"$lock\" 2>/dev/null; do\n"
+	"    [ -d \"$d\" ] || die 3 \"$d does not exist\"\n"
+	"    [ -d \"$lock\" ] || die 3 \"cannot create files in $d\"\n"
+	"    p=$(cat -- \"$lock/pid\" 2>/dev/null) || p=\n"
+	"    if [ -n \"$p\" ] && ! kill -0 \"$p\" 2>/dev/null && mv -- \"$lock\" \"$lock.stale.$$\" 2>/dev/null; then\n"
+	"      rm -rf -- \"$lock.stale.$$\"; continue\n"
+	"    fi\n"
+	"    n=$((n + 1))\n"
+	"    [ $n -lt 10 ] || die 4 \"$f is locked by another edit (remove $lock if it is stale)\"\n"
+	"    sleep 1\n"
+	"  done\n"
+	"  echo $$ > \"$lock/pid\"\n"
+	"  unlock='rm -rf -- \"$lock\"'\n"
+	"fi\n"
+	/* temporary files of editors that died (only lock holders make them) */
+	"for t in \"$f\".kb-tmp.*; do [ -f \"$t\" ] && rm -f -- \"$t\"; done\n"
 	"tmp=\"$f.kb-tmp.$$\"\n"
-	"trap 'rm -f -- \"$tmp\"; rmdir -- \"$lock\" 2>/dev/null' EXIT\n"
-	"trap 'exit 3' HUP INT TERM\n"
+	"trap 'rm -f -- \"$tmp\"; eval \"$unlock\"' EXIT\n"
+	"trap 'exit 3' HUP INT TERM PIPE\n"
 	"if [ \"$op\" = add ]; then\n"
 	"  if has; then echo kb-authkeys:done; exit 0; fi\n"
 	"  : > \"$tmp\" || die 3 \"cannot write in $d\"\n"
@@ -89,6 +107,7 @@ static const char script_body[] =
 	"fi\n"
 	"chmod 600 \"$tmp\" || die 3 \"cannot chmod $tmp\"\n"
 	"mv -f -- \"$tmp\" \"$f\" || die 3 \"cannot replace $f\"\n"
+	"eval \"$unlock\"; trap - EXIT\n"
 	"echo kb-authkeys:done\n"
 	"exit 0\n"
 	"} </dev/null\n";
@@ -149,8 +168,8 @@ static bool comment_char(char ch)
 	       strchr("._@:+=,/- ", ch) != NULL;
 }
 
-static int build_script(struct kb_sshc *c, const char *op, const struct kb_key *pub, const char *comment,
-			struct kb_buf *out)
+int kb_sshc_authkeys_script(struct kb_sshc *c, const char *op, const struct kb_key *pub, const char *comment,
+			    struct kb_buf *out)
 {
 	struct kb_buf blob, b64, path;
 	char cm[COMMENT_MAX + 1];
@@ -238,7 +257,7 @@ static int run(struct kb_sshc *c, const char *op, const struct kb_key *pub, cons
 	kb_buf_init(&script, SCRIPT_MAX);
 	kb_buf_init(&out, 4096);
 	kb_buf_init(&err, 8192);
-	if ((r = build_script(c, op, pub, comment, &script)) != 0)
+	if ((r = kb_sshc_authkeys_script(c, op, pub, comment, &script)) != 0)
 		goto out;
 	r = kb_sshc_exec(c, "/bin/sh -s", script.data, script.len, &out, &err, &status);
 	if (r == KB_ERR_TOO_LARGE)

@@ -162,9 +162,11 @@ int kb_sshc_exec(struct kb_sshc *c, const char *command, const uint8_t *in, size
 abort:
 	if (r == KB_ERR_TIMEOUT) {
 		char detail[512];
+		bool eof = ch != NULL && libssh2_channel_eof(ch) == 1;
 		kb_strlcpy(detail, kb_err_detail(), sizeof(detail));
 		abort_channel(c, ch);
-		r = kb_err_set(KB_ERR_TIMEOUT, "%s (command timeout %d ms)", detail, c->command_timeout_ms);
+		r = kb_err_set(KB_ERR_TIMEOUT, "%s (command timeout %d ms; %zu bytes of output, %zu of error output%s)",
+			       detail, c->command_timeout_ms, nout, nerr, eof ? ", output closed" : "");
 	} else {
 		char detail[512];
 		kb_strlcpy(detail, kb_err_detail(), sizeof(detail));

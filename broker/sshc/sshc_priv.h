@@ -47,6 +47,11 @@ int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists
 /* auth.c */
 int kb_sshc_auth_key(struct kb_sshc *c, const struct kb_key *key, int64_t deadline);
 int kb_sshc_auth_agent(struct kb_sshc *c, const char *sock, const struct kb_key *pin, int64_t deadline);
+/* authkeys.c: the sh script kb_sshc_authkeys_* run for op "add",
+ * "remove" or "has" (exposed for tests that run it locally; only c's
+ * user and authorized_keys path are used). */
+int kb_sshc_authkeys_script(struct kb_sshc *c, const char *op, const struct kb_key *pub, const char *comment,
+			    struct kb_buf *out);
 /* Maps the session's last libssh2 error to a kb_err with a detail. */
 int kb_sshc_lib_error(struct kb_sshc *c, int rc, const char *what);
 

@@ -251,7 +251,7 @@ run 0 "${A[@]}" has "$D/id_new.pub"; [ "$(cat "$D/out")" = yes ] || kb_fail "has
 head -c "$(stat -c %s "$D/ak.orig")" "$AK" | cmp -s - "$D/ak.orig" || kb_fail "add changed other lines"
 [ "$(tail -n 1 "$AK")" = "ssh-ed25519 $NEWB rotated __touch pwned_ _x_ _q_ __" ] || kb_fail "added line: $(tail -n 1 "$AK")"
 [ "$(stat -c %a "$AK")" = 600 ] || kb_fail "mode $(stat -c %a "$AK")"
-ls "$D" | grep -q 'kb-tmp\|kb-lock' && kb_fail "temporary files left"
+ls "$D" | grep -q 'kb-tmp\|kb-lockdir' && kb_fail "temporary files left"
 kb_ssh -i "$D/id_new" -o IdentitiesOnly=yes "$U@127.0.0.1" 'echo new-works' >"$D/out" || kb_fail "ssh with the added key"
 [ "$(cat "$D/out")" = new-works ] || kb_fail "ssh output"
 cp "$AK" "$D/ak.added"
@@ -304,6 +304,31 @@ err_has "did not run the edit script"
 run 1 -k "$KH" -i "$D/id_c1" -a "$D/%u.keys" "$TGT" has "$D/id_new.pub"
 cmp -s "$AK" "$D/ak.forced" || kb_fail "the file changed under a forced command"
 kb_pass "a forced command is detected"
+
+# an editor killed mid-way leaves nothing that blocks the next one: with
+# flock(1) the lock dies with its holder; leftover temporary files go
+cp "$D/ak.orig" "$AK"
+: >"$AK.kb-lock"
+echo junk >"$AK.kb-tmp.999999"
+run 0 "${A[@]}" add "$D/id_new.pub"
+[ -e "$AK.kb-tmp.999999" ] && kb_fail "stale temporary file kept"
+# hosts without flock(1): a lock directory whose owner died is taken over
+mkdir "$D/noflock"
+for t in sh awk cat tail mkdir mv rm chmod dirname sleep printf kill; do
+	p=$(command -v "$t") && ln -s "$p" "$D/noflock/$t"
+done
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+mkdir "$AK.kb-lockdir"
+echo "$dead" >"$AK.kb-lockdir/pid"
+"$T" -a "$D/%u.keys" "$TGT" script remove "$D/id_new.pub" >"$D/script.sh" || kb_fail "script"
+env PATH="$D/noflock" sh "$D/script.sh" >"$D/out" 2>"$D/err" </dev/null || kb_fail "script without flock: $(cat "$D/err")"
+[ "$(cat "$D/out")" = kb-authkeys:done ] || kb_fail "script output: $(cat "$D/out")"
+[ -e "$AK.kb-lockdir" ] && kb_fail "lock directory left"
+cmp -s "$AK" "$D/ak.orig" || kb_fail "remove without flock changed other lines"
+rm -f "$AK.kb-lock"
+kb_pass "stale locks and temporary files of killed editors do not block (flock and lock directory)"
 
 # concurrent edits of one file lose nothing (lock)
 cp "$D/ak.orig" "$AK"

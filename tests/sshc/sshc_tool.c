@@ -188,6 +188,19 @@ int main(int argc, char **argv)
 	op = argv[optind + 1];
 	args = argv + optind + 2;
 	nargs = argc - optind - 2;
+	if (strcmp(op, "script") == 0 && nargs >= 2) {
+		/* prints the authorized_keys script for OP PUB [COMMENT] */
+		struct kb_sshc c = {.t = target, .authorized_keys = (char *)opts.authorized_keys};
+		struct kb_buf b;
+		struct kb_key *pub = load_public(args[1]);
+		kb_buf_init(&b, 1 << 20);
+		if (pub == NULL || (r = kb_sshc_authkeys_script(&c, args[0], pub, nargs >= 3 ? args[2] : NULL, &b)) != 0)
+			return pub == NULL ? 2 : fail(r);
+		fwrite(b.data, 1, b.len, stdout);
+		kb_buf_done(&b);
+		kb_key_free(pub);
+		return 0;
+	}
 	if (strcmp(op, "parse") == 0) {
 		char s[400];
 		kb_ssh_target_format(&target, s, sizeof(s));
