@@ -6,6 +6,8 @@
  *     STOPFILE exists replaces the current identity by the next KEY (round
  *     robin) every INTERVAL_MS.  Prints "ready" once the first identity is
  *     in, and "replaces N" at the end.
+ *   test-agent-renewer add SOCK KEY / replace SOCK OLDKEY NEWKEY
+ *     One add, or one replace (exit 0 when the agent said SUCCESS).
  *   test-agent-renewer sign SOCK KEY
  *     Asks the agent to sign random data with KEY's certificate blob and
  *     verifies the signature; exit 0 when signed and verified, 1 when the
@@ -130,6 +132,24 @@ out:
 	return rc;
 }
 
+static int do_once(const char *sock, const char *oldpath, const char *path)
+{
+	struct kb_agent_client *c = NULL;
+	struct kb_key *old = oldpath ? load(oldpath) : NULL, *k = load(path);
+	struct kb_agent_constraints cons = { .lifetime = 3600 };
+	int rc = 2;
+
+	if (k == NULL || (oldpath != NULL && old == NULL) || kb_agent_connect(sock, &c) != 0)
+		goto out;
+	int r = old ? kb_agent_replace(c, old, k, "kbrenew", &cons) : kb_agent_add(c, k, "kbrenew", &cons);
+	rc = r == 0 ? 0 : 1;
+out:
+	kb_agent_close(c);
+	kb_key_free(old);
+	kb_key_free(k);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t interval;
@@ -140,6 +160,11 @@ int main(int argc, char **argv)
 		return do_loop(argv[2], argv[3], (unsigned)interval, argv + 5, (size_t)(argc - 5));
 	if (argc == 4 && strcmp(argv[1], "sign") == 0)
 		return do_sign(argv[2], argv[3]);
-	fprintf(stderr, "usage: test-agent-renewer loop SOCK STOPFILE INTERVAL_MS KEY... | sign SOCK KEY\n");
+	if (argc == 4 && strcmp(argv[1], "add") == 0)
+		return do_once(argv[2], NULL, argv[3]);
+	if (argc == 5 && strcmp(argv[1], "replace") == 0)
+		return do_once(argv[2], argv[3], argv[4]);
+	fprintf(stderr, "usage: test-agent-renewer loop SOCK STOPFILE INTERVAL_MS KEY... | sign SOCK KEY |\n"
+			"       add SOCK KEY | replace SOCK OLDKEY NEWKEY\n");
 	return 2;
 }
