@@ -51,7 +51,7 @@ const char *kb_sshc_types_label(unsigned types, char *out, size_t n)
 }
 
 int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists, const struct kb_buf *kh,
-			  const char *lookup)
+			   const char *lookup, struct kb_buf *cas)
 {
 	const char *blob;
 	size_t bloblen = 0;
@@ -69,13 +69,16 @@ int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists
 		kb_key_fingerprint(k, fp, sizeof(fp));
 		label = kb_key_type_label(k);
 	}
-	r = kb_known_hosts_check((const char *)kh->data, kh->len, lookup, (const uint8_t *)blob, bloblen, &res);
+	kb_buf_reset(cas);
+	r = kb_known_hosts_check_ca((const char *)kh->data, kh->len, lookup, (const uint8_t *)blob, bloblen, &res,
+				    cas);
 	if (r != 0)
 		goto out;
 	if (c->t.port != 22)
 		snprintf(portopt, sizeof(portopt), "-p %u ", (unsigned)c->t.port);
 	switch (res.status) {
 	case KB_KH_OK:
+		kb_buf_reset(cas); /* pinned: no certificate check */
 		kb_debug("%s: host key %s %s matches %s:%u", c->name, label, fp, path, res.line);
 		r = 0;
 		break;
@@ -92,15 +95,27 @@ int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists
 			       c->name, label, fp, path, res.line, lookup, path);
 		break;
 	default:
+		if (cas->len > 0) {
+			/* Not pinned, but a host CA is trusted for the name: the
+			 * caller authenticates, then checks the host's certificate
+			 * (kb_sshc_verify_host_cert) before using the session. */
+			kb_debug("%s: host key %s %s not in %s; %u @cert-authority line(s) for '%s': checking the host "
+				 "certificate after authentication",
+				 c->name, label, fp, path, res.cert_authority, lookup);
+			r = 0;
+			break;
+		}
 		r = kb_err_set(KB_ERR_NOT_FOUND,
 			       "%s: host key verification failed: no entry for '%s' in %s%s%s (the server's %s key is %s); "
-			       "check the fingerprint out of band, then: ssh-keyscan %s-t %s %s >> %s",
+			       "check the fingerprint out of band, then: ssh-keyscan %s-t %s %s >> %s (or trust a host CA: "
+			       "an '@cert-authority %s <CA key>' line, with a host certificate for '%s' installed on the "
+			       "host)",
 			       c->name, lookup, path, file_exists ? "" : " (file does not exist)",
-			       res.cert_authority ? ", and @cert-authority lines are not supported" : "", label, fp,
+			       res.cert_authority ? ", and its @cert-authority lines are malformed" : "", label, fp,
 			       portopt, k != NULL && kb_key_type(k) == KB_KEY_ED25519 ? "ed25519"
 				       : k != NULL && kb_key_type(k) == KB_KEY_RSA    ? "rsa"
 										      : "ecdsa",
-			       c->t.host, path);
+			       c->t.host, path, lookup, c->t.host);
 		break;
 	}
 out:

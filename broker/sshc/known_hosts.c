@@ -199,8 +199,6 @@ static int parse_line(const char *p, const char *end, const char *name, enum mar
 	m = kb_known_hosts_match_patterns(hosts.p, hosts.n, name);
 	if (m <= 0)
 		return 0;
-	if (*mark == M_CA)
-		return 1;
 	if (key.n > B64_MAX)
 		return -1;
 	kb_buf_reset(blob);
@@ -218,8 +216,8 @@ static int parse_line(const char *p, const char *end, const char *name, enum mar
 	return 1;
 }
 
-int kb_known_hosts_check(const char *text, size_t len, const char *name, const uint8_t *blob, size_t bloblen,
-			 struct kb_known_hosts_result *ret)
+static int check(const char *text, size_t len, const char *name, const uint8_t *blob, size_t bloblen,
+		 struct kb_known_hosts_result *ret, struct kb_buf *ca_out)
 {
 	const char *p = text, *end = text + len;
 	unsigned lineno = 0, ok_line = 0, revoked_line = 0, other_line = 0;
@@ -253,6 +251,10 @@ int kb_known_hosts_check(const char *text, size_t len, const char *name, const u
 			continue;
 		if (mark == M_CA) {
 			ret->cert_authority++;
+			if (ca_out != NULL && kb_buf_put_string(ca_out, kb.data, kb.len) != 0) {
+				kb_buf_done(&kb);
+				return kb_err_set(KB_ERR_TOO_LARGE, "too many @cert-authority lines for %s", name);
+			}
 			continue;
 		}
 		bool same = blob != NULL && kb.len == bloblen && memcmp(kb.data, blob, bloblen) == 0;
@@ -281,4 +283,16 @@ int kb_known_hosts_check(const char *text, size_t len, const char *name, const u
 		ret->status = KB_KH_UNKNOWN;
 	}
 	return 0;
+}
+
+int kb_known_hosts_check(const char *text, size_t len, const char *name, const uint8_t *blob, size_t bloblen,
+			 struct kb_known_hosts_result *ret)
+{
+	return check(text, len, name, blob, bloblen, ret, NULL);
+}
+
+int kb_known_hosts_check_ca(const char *text, size_t len, const char *name, const uint8_t *blob, size_t bloblen,
+			    struct kb_known_hosts_result *ret, struct kb_buf *ca_out)
+{
+	return check(text, len, name, blob, bloblen, ret, ca_out);
 }

@@ -4,8 +4,9 @@
  * with '*' '?' wildcards and '!' negation, "[host]:port" for ports other
  * than 22, hashed names ("|1|salt|hmac", HMAC-SHA1 as ssh-keygen -H
  * writes), "@revoked" lines, comments and blank lines.  "@cert-authority"
- * lines are counted and skipped: libssh2 1.10 cannot negotiate host
- * certificates, so they can never vouch for a host here.
+ * lines never make kb_known_hosts_check accept a key (libssh2 1.10 cannot
+ * negotiate host certificates); kb_known_hosts_check_ca also returns their
+ * CA keys, for the certificate fallback in broker/sshc/hostcert.c.
  *
  * The parser works on the whole file text in place: no allocation grows
  * with the input except one bounded key-blob buffer per line. */
@@ -38,7 +39,7 @@ struct kb_known_hosts_result {
 	enum kb_known_hosts_status status;
 	unsigned line;           /* line of the match / revocation / first other key */
 	unsigned types;          /* KB_KH_TYPE_* listed for the host */
-	unsigned cert_authority; /* @cert-authority lines matching the host (ignored) */
+	unsigned cert_authority; /* @cert-authority lines matching the host */
 	unsigned bad_lines;      /* malformed lines skipped */
 };
 
@@ -52,6 +53,12 @@ void kb_known_hosts_lookup_name(const char *host, uint16_t port, char *out, size
  * KB_ERR_TOO_LARGE / KB_ERR_NOMEM / KB_ERR_CRYPTO. */
 int kb_known_hosts_check(const char *text, size_t len, const char *name, const uint8_t *blob, size_t bloblen,
 			 struct kb_known_hosts_result *ret);
+
+/* The same, also appending to ca_out (when not NULL) the key blob of each
+ * well-formed @cert-authority line matching `name`, each as an SSH string
+ * (uint32 length + blob).  KB_ERR_TOO_LARGE when ca_out is full. */
+int kb_known_hosts_check_ca(const char *text, size_t len, const char *name, const uint8_t *blob, size_t bloblen,
+			    struct kb_known_hosts_result *ret, struct kb_buf *ca_out);
 
 /* Exposed for tests: does `name` match the pattern list `pat` (len bytes,
  * comma separated, with wildcards and negation, or one "|1|" hash)?

@@ -163,7 +163,7 @@ static int set_methods(struct kb_sshc *c, const char *hostkeys)
 
 static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_t deadline)
 {
-	struct kb_buf kh;
+	struct kb_buf kh, cas;
 	struct kb_known_hosts_result pre;
 	char lookup[300], prefs[200];
 	bool exists = true;
@@ -172,6 +172,7 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 	int r, rc;
 
 	kb_buf_init(&kh, KB_KNOWN_HOSTS_FILE_MAX);
+	kb_buf_init(&cas, KB_SSHC_CA_KEYS_MAX);
 	r = kb_read_file(o->known_hosts, KB_KNOWN_HOSTS_FILE_MAX, &kh);
 	if (r == KB_ERR_NOT_FOUND) {
 		exists = false;
@@ -214,14 +215,27 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 		r = kb_sshc_lib_error(c, rc, "SSH handshake failed");
 		goto out;
 	}
-	if ((r = kb_sshc_verify_hostkey(c, o->known_hosts, exists, &kh, lookup)) != 0)
+	if ((r = kb_sshc_verify_hostkey(c, o->known_hosts, exists, &kh, lookup, &cas)) != 0)
 		goto out;
+	/* With cas non-empty the host is not verified yet: authentication
+	 * (publickey only: the signature is bound to this session and gives
+	 * an impostor nothing to relay) and reading its certificates are the
+	 * only things done before kb_sshc_verify_host_cert accepts it. */
 	if (o->key != NULL)
 		r = kb_sshc_auth_key(c, o->key, deadline);
 	else
 		r = kb_sshc_auth_agent(c, o->agent_socket, o->agent_pin, deadline);
+	if (r == 0 && cas.len > 0) {
+		int saved = c->command_timeout_ms;
+		int64_t left = deadline - kb_sshc_now_ms();
+		/* The certificate read runs under the connect deadline. */
+		c->command_timeout_ms = left > 0 ? (int)left : 1;
+		r = kb_sshc_verify_host_cert(c, o->known_hosts, &kh, lookup, &cas, o->host_certs);
+		c->command_timeout_ms = saved;
+	}
 out:
 	kb_buf_done(&kh);
+	kb_buf_done(&cas);
 	return r;
 }
 
@@ -241,6 +255,9 @@ int kb_sshc_connect(const struct kb_ssh_target *t, const struct kb_sshc_opts *o,
 		return kb_err_set(KB_ERR_ARGS, "ssh client: give exactly one of an agent socket or a key");
 	if (o->connect_timeout_ms < 0 || o->command_timeout_ms < 0)
 		return kb_err_set(KB_ERR_ARGS, "ssh client: negative timeout");
+	if (o->host_certs != NULL && !kb_sshc_host_certs_valid(o->host_certs))
+		return kb_err_set(KB_ERR_ARGS, "ssh client: bad host certificate paths '%s' (shell glob words of "
+					       "letters, digits and _./*?+,:@=-)", o->host_certs);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return KB_ERR_NOMEM;

@@ -6,6 +6,24 @@
  *    @revoked honoured).  An unknown or changed host key is refused with an
  *    error naming the host, the key's fingerprint and the file, like ssh's
  *    StrictHostKeyChecking=yes.  Never accepted blindly.
+ *  - Host CAs: libssh2 1.10 cannot negotiate certificate host key
+ *    algorithms, so "@cert-authority" lines are honoured by a fallback.
+ *    When the server's plain host key K is not listed for the host (and
+ *    not @revoked) but @cert-authority lines match the host name (same
+ *    pattern rules, "[host]:port" for other ports), the client
+ *    authenticates (public key only: the signature covers the session id,
+ *    so an impostor can neither relay it nor learn a secret), then reads
+ *    the host's certificates with one exec ("cat <host_certs>", output
+ *    capped at 256 KiB) and accepts the host only if one of them is a
+ *    host certificate for exactly K, signed by a CA of a matching
+ *    @cert-authority line that is not @revoked, listing the host name
+ *    the caller gave (the IP for an IP literal; no wildcards, and a
+ *    certificate without principals is not accepted), valid now (no clock
+ *    skew allowance, as OpenSSH) and with a good signature.  Otherwise
+ *    the connection is closed.  Nothing else runs on the connection
+ *    before acceptance, and kb_sshc_connect returns only after it.  A
+ *    host listed with other plain keys stays a mismatch: CA lines never
+ *    override a pinned key (as in OpenSSH).
  *  - Authentication: through an ssh-agent socket (optionally pinned to one
  *    identity, so "log in with the current key" means exactly that key), or
  *    with a private key held in memory (signed in process; the key is never
@@ -22,9 +40,14 @@
  *   KB_ERR_TIMEOUT    connect_timeout_ms elapsed (it bounds TCP connect,
  *                     handshake and authentication together)
  *   KB_ERR_NETWORK    refused, reset, name not resolved, handshake failed
- *   KB_ERR_NOT_FOUND  host key unknown: no known_hosts entry for the host
- *   KB_ERR_SIGNATURE  host key changed: the host is listed with other keys
- *   KB_ERR_REVOKED    the host key is marked @revoked
+ *   KB_ERR_NOT_FOUND  host key unknown: no known_hosts entry for the host,
+ *                     or (host CA) no host certificate for its key
+ *   KB_ERR_SIGNATURE  host key changed: the host is listed with other keys;
+ *                     or (host CA) its certificate has an untrusted CA, lacks
+ *                     the host name, is expired or not yet valid, or its
+ *                     signature is bad
+ *   KB_ERR_REVOKED    the host key, or (host CA) the certificate's CA, is
+ *                     marked @revoked
  *   KB_ERR_AUTH       no key accepted, agent unusable or pinned key absent
  * kb_sshc_exec: KB_ERR_TIMEOUT, KB_ERR_TOO_LARGE, KB_ERR_NETWORK.  After a
  * timeout or an overflow the connection is dropped (libssh2 cannot stop a
@@ -68,6 +91,10 @@ struct kb_sshc_opts {
 	 * path is relative to the home, "%u" expands to the login name (as in
 	 * sshd's AuthorizedKeysFile). */
 	const char *authorized_keys;
+	/* Where the host keeps its host certificates, for hosts trusted
+	 * through a host CA (below): shell glob words, NULL means
+	 * "/etc/ssh/ssh_host_*_key-cert.pub". */
+	const char *host_certs;
 };
 
 struct kb_sshc;

@@ -43,7 +43,18 @@ int kb_sshc_tcp_connect(struct kb_sshc *c, int64_t deadline);
 void kb_sshc_hostkey_prefs(unsigned types, char *out, size_t n);
 const char *kb_sshc_types_label(unsigned types, char *out, size_t n);
 int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists, const struct kb_buf *kh,
-			   const char *lookup);
+			   const char *lookup, struct kb_buf *cas);
+/* ... it returns 0 with cas (reset first) non-empty when the key is not
+ * in known_hosts but @cert-authority lines match: then, after
+ * authentication and before anything else, hostcert.c must accept the
+ * host's certificate: */
+#define KB_SSHC_HOST_CERTS_DEFAULT "/etc/ssh/ssh_host_*_key-cert.pub"
+#define KB_SSHC_HOST_CERTS_MAX (256u * 1024u)
+#define KB_SSHC_CA_KEYS_MAX (1024u * 1024u)
+int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct kb_buf *kh, const char *lookup,
+			     const struct kb_buf *cas, const char *cert_paths);
+/* Checks a host_certs option: shell glob words (letters, digits, _ . / * ? + , : @ = -). */
+bool kb_sshc_host_certs_valid(const char *paths);
 /* auth.c */
 int kb_sshc_auth_key(struct kb_sshc *c, const struct kb_key *key, int64_t deadline);
 int kb_sshc_auth_agent(struct kb_sshc *c, const char *sock, const struct kb_key *pin, int64_t deadline);

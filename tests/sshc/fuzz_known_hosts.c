@@ -33,6 +33,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (res.status == KB_KH_OK || res.status == KB_KH_REVOKED)
 		abort();
+	{
+		struct kb_buf cas, v;
+		const uint8_t *p;
+		size_t n;
+		kb_buf_init(&cas, 64 * 1024);
+		if (kb_known_hosts_check_ca((const char *)data + 1, size - 1, name, blob.data, blob.len, &res, &cas) ==
+		    0) {
+			kb_buf_init_ro(&v, cas.data, cas.len);
+			while (kb_buf_get_string_direct(&v, &p, &n) == 0)
+				if (n == 0 || n > 1024 * 1024)
+					abort();
+			if (v.off != v.len)
+				abort();
+		}
+		kb_buf_done(&cas);
+	}
 	if (size - 1 <= 4096)
 		kb_known_hosts_match_patterns((const char *)data + 1, size - 1, name);
 	kb_buf_done(&blob);

@@ -2,7 +2,7 @@
  *
  *   sshc-tool [-k KNOWN_HOSTS] [-i KEYFILE | -A SOCK [-P PUBFILE]]
  *             [-T CONNECT_MS] [-C COMMAND_MS] [-a AUTHKEYS] [-j THREADS]
- *             [-n REPEAT] TARGET OP [ARGS...]
+ *             [-n REPEAT] [-H HOST_CERT_PATHS] TARGET OP [ARGS...]
  *   OP: connect | exec CMD (stdin passed through) | add PUB [COMMENT]
  *       | remove PUB | has PUB | parse (prints the canonical target)
  *
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 
 	kb_init();
 	kb_log_init("sshc-tool", getenv("SSHC_DEBUG") != NULL ? KB_LOG_DEBUG : KB_LOG_WARN);
-	while ((ch = getopt(argc, argv, "k:i:A:P:T:C:a:j:n:")) != -1) {
+	while ((ch = getopt(argc, argv, "k:i:A:P:T:C:a:j:n:H:")) != -1) {
 		switch (ch) {
 		case 'k': opts.known_hosts = optarg; break;
 		case 'i':
@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 		case 'T': kb_parse_u64(optarg, 1000000, &v); opts.connect_timeout_ms = (int)v; break;
 		case 'C': kb_parse_u64(optarg, 1000000, &v); opts.command_timeout_ms = (int)v; break;
 		case 'a': opts.authorized_keys = optarg; break;
+		case 'H': opts.host_certs = optarg; break;
 		case 'j': kb_parse_u64(optarg, 64, &v); threads = (int)v; break;
 		case 'n': kb_parse_u64(optarg, 100000, &v); repeat = (int)v; break;
 		default: return 2;

@@ -82,6 +82,51 @@ static void test_patterns(void)
 #undef M
 }
 
+/* kb_known_hosts_check_ca: the CA blobs of matching @cert-authority
+ * lines, in file order, as SSH strings; malformed CA lines are skipped. */
+static void test_check_ca(void)
+{
+	struct kb_known_hosts_result r;
+	struct kb_buf cas, v, other;
+	const uint8_t *p;
+	size_t n;
+	const char *text = "@cert-authority [127.0.0.1]:* " HK "\n"
+			   "@cert-authority other.example " OTHER "\n"
+			   "@cert-authority !*:2222,* " OTHER "\n"
+			   "@cert-authority * ssh-ed25519 !!!\n"
+			   "@cert-authority * " OTHER_ED "\n"
+			   "@cert-authority * ssh-rsa " HK_B64 "\n";
+
+	kb_buf_init(&cas, 64 * 1024);
+	kb_buf_init(&other, 1024);
+	KBT_CHECK_INT(kb_buf_put_from_base64(&other, OTHER_ED + 12, strlen(OTHER_ED) - 12), 0);
+	KBT_CHECK_INT(kb_known_hosts_check_ca(text, strlen(text), "[127.0.0.1]:2222", hk_blob.data, hk_blob.len, &r,
+					      &cas), 0);
+	KBT_CHECK_INT(r.status, KB_KH_UNKNOWN);
+	KBT_CHECK_INT(r.cert_authority, 2);
+	KBT_CHECK_INT(r.bad_lines, 2);
+	kb_buf_init_ro(&v, cas.data, cas.len);
+	KBT_CHECK_INT(kb_buf_get_string_direct(&v, &p, &n), 0);
+	KBT_CHECK(n == hk_blob.len && memcmp(p, hk_blob.data, n) == 0);
+	KBT_CHECK_INT(kb_buf_get_string_direct(&v, &p, &n), 0);
+	KBT_CHECK(n == other.len && memcmp(p, other.data, n) == 0);
+	KBT_CHECK(kb_buf_get_string_direct(&v, &p, &n) != 0);
+	/* A full output buffer is an error, not a silent truncation. */
+	{
+		struct kb_buf small;
+		kb_buf_init(&small, 8);
+		KBT_CHECK_INT(kb_known_hosts_check_ca(text, strlen(text), "[127.0.0.1]:2222", NULL, 0, &r, &small),
+			      KB_ERR_TOO_LARGE);
+		kb_buf_done(&small);
+	}
+	/* The CA key listed as @revoked for the host: revoked (hostcert.c's
+	 * check of the CA). */
+	r = check("@cert-authority * " HK "\n@revoked * " HK "\n", "[127.0.0.1]:2222");
+	KBT_CHECK_INT(r.status, KB_KH_REVOKED);
+	kb_buf_done(&cas);
+	kb_buf_done(&other);
+}
+
 static void test_check(void)
 {
 	struct kb_known_hosts_result r;
@@ -262,6 +307,7 @@ int main(void)
 	KBT_RUN(test_lookup_name);
 	KBT_RUN(test_patterns);
 	KBT_RUN(test_check);
+	KBT_RUN(test_check_ca);
 	KBT_RUN(test_limits);
 	KBT_RUN(test_truncate_bitflip);
 	KBT_RUN(test_targets);
