@@ -66,15 +66,15 @@ static bool blob_in_list(const struct kb_buf *list, const struct kb_buf *blob)
 	return false;
 }
 
-static enum stage check_cert(struct kb_sshc *c, const struct kb_cert *cert, const uint8_t *hk, size_t hklen,
-			     const struct kb_buf *kh, const char *lookup, const struct kb_buf *cas, const char *host,
-			     struct verdict *v)
+static enum stage check_cert(const struct kb_cert *cert, const uint8_t *hk, size_t hklen, const struct kb_buf *kh,
+			     const char *lookup, const struct kb_buf *cas, const char *host, struct verdict *v)
 {
 	struct kb_buf b;
 	struct kb_known_hosts_result res;
+	struct verdict here;
 	enum stage st = ST_NOT_HOST;
-	int r;
 
+	memset(&here, 0, sizeof(here));
 	kb_buf_init(&b, KB_KEY_BLOB_MAX);
 	if (cert->type != KB_CERT_TYPE_HOST)
 		goto out;
@@ -85,42 +85,38 @@ static enum stage check_cert(struct kb_sshc *c, const struct kb_cert *cert, cons
 	kb_buf_reset(&b);
 	if (kb_key_plain_blob(cert->ca_key, &b) != 0 || !blob_in_list(cas, &b))
 		goto out;
+	kb_key_fingerprint(cert->ca_key, here.ca_fp, sizeof(here.ca_fp));
+	/* A failed lookup counts as revoked: refuse rather than guess. */
 	st = ST_REVOKED_CA;
-	if (kb_known_hosts_check((const char *)kh->data, kh->len, lookup, b.data, b.len, &res) != 0)
-		goto out;
-	if (res.status == KB_KH_REVOKED) {
-		v->revoked_line = res.line;
-		kb_key_fingerprint(cert->ca_key, v->ca_fp, sizeof(v->ca_fp));
+	if (kb_known_hosts_check((const char *)kh->data, kh->len, lookup, b.data, b.len, &res) != 0 ||
+	    res.status == KB_KH_REVOKED) {
+		here.revoked_line = res.line;
 		goto out;
 	}
 	st = ST_PRINCIPAL;
 	if (kb_cert_check_principal(cert, host, false) != 0)
 		goto out;
 	st = ST_TIME;
-	kb_cert_format_validity(cert, v->validity, sizeof(v->validity));
+	kb_cert_format_validity(cert, here.validity, sizeof(here.validity));
 	if (kb_cert_check_time(cert, (uint64_t)time(NULL)) != 0)
 		goto out;
+	/* As OpenSSH's default CASignatureAlgorithms: no SHA-1 RSA. */
 	st = ST_SIGNATURE;
-	if ((r = kb_cert_verify(cert)) != 0)
+	if (cert->sig_alg == NULL || strcmp(cert->sig_alg, "ssh-rsa") == 0 || kb_cert_verify(cert) != 0)
 		goto out;
 	st = ST_OK;
-	kb_key_fingerprint(cert->ca_key, v->ca_fp, sizeof(v->ca_fp));
-	snprintf(v->key_id, sizeof(v->key_id), "%s", cert->key_id != NULL ? cert->key_id : "");
+	snprintf(here.key_id, sizeof(here.key_id), "%s", cert->key_id != NULL ? cert->key_id : "");
 out:
-	(void)c;
 	kb_buf_done(&b);
 	if (st > v->best) {
+		*v = here;
 		v->best = st;
-		if (st == ST_REVOKED_CA || st == ST_OK)
-			; /* ca_fp set above */
-		else if (st >= ST_PRINCIPAL)
-			kb_key_fingerprint(cert->ca_key, v->ca_fp, sizeof(v->ca_fp));
 	}
 	return st;
 }
 
 /* One certificate line "<type> <base64> [comment]" -> its stage. */
-static enum stage check_line(struct kb_sshc *c, const char *p, size_t n, const uint8_t *hk, size_t hklen,
+static enum stage check_line(const char *p, size_t n, const uint8_t *hk, size_t hklen,
 			     const struct kb_buf *kh, const char *lookup, const struct kb_buf *cas, const char *host,
 			     struct verdict *v)
 {
@@ -145,7 +141,7 @@ static enum stage check_line(struct kb_sshc *c, const char *p, size_t n, const u
 	kb_buf_init(&blob, KB_SSHC_HOST_CERTS_MAX);
 	if (kb_buf_put_from_base64(&blob, b64, (size_t)(p - b64)) == 0 &&
 	    kb_cert_parse(blob.data, blob.len, &cert) == 0) {
-		st = check_cert(c, cert, hk, hklen, kh, lookup, cas, host, v);
+		st = check_cert(cert, hk, hklen, kh, lookup, cas, host, v);
 		kb_cert_free(cert);
 	}
 	kb_buf_done(&blob);
@@ -198,7 +194,7 @@ int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct k
 		while (p < end) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			const char *le = nl != NULL ? nl : end;
-			enum stage st = check_line(c, p, (size_t)(le - p), (const uint8_t *)hk, hklen, kh, lookup, cas,
+			enum stage st = check_line(p, (size_t)(le - p), (const uint8_t *)hk, hklen, kh, lookup, cas,
 						   host, &v);
 			p = nl != NULL ? nl + 1 : end;
 			if (st != ST_NONE)
@@ -251,7 +247,8 @@ int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct k
 	default:
 		r = kb_err_set(KB_ERR_SIGNATURE,
 			       "%s: host key verification failed: the signature of the host certificate for its %s key "
-			       "%s does not verify with CA %s (corrupt or forged certificate); refusing to connect",
+			       "%s does not verify with CA %s (corrupt or forged certificate, or a SHA-1 ssh-rsa signature); "
+			       "refusing to connect",
 			       c->name, label, fp, v.ca_fp);
 		break;
 	}

@@ -161,6 +161,16 @@ static int set_methods(struct kb_sshc *c, const char *hostkeys)
 	return 0;
 }
 
+/* opts->host_certs, else $KEYBROKER_HOST_CERTS, else NULL (default). */
+static const char *host_certs_option(const struct kb_sshc_opts *o)
+{
+	const char *e = getenv("KEYBROKER_HOST_CERTS");
+
+	if (o->host_certs != NULL)
+		return o->host_certs;
+	return e != NULL && *e != '\0' ? e : NULL;
+}
+
 static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_t deadline)
 {
 	struct kb_buf kh, cas;
@@ -230,7 +240,7 @@ static int session_start(struct kb_sshc *c, const struct kb_sshc_opts *o, int64_
 		int64_t left = deadline - kb_sshc_now_ms();
 		/* The certificate read runs under the connect deadline. */
 		c->command_timeout_ms = left > 0 ? (int)left : 1;
-		r = kb_sshc_verify_host_cert(c, o->known_hosts, &kh, lookup, &cas, o->host_certs);
+		r = kb_sshc_verify_host_cert(c, o->known_hosts, &kh, lookup, &cas, host_certs_option(o));
 		c->command_timeout_ms = saved;
 	}
 out:
@@ -255,9 +265,10 @@ int kb_sshc_connect(const struct kb_ssh_target *t, const struct kb_sshc_opts *o,
 		return kb_err_set(KB_ERR_ARGS, "ssh client: give exactly one of an agent socket or a key");
 	if (o->connect_timeout_ms < 0 || o->command_timeout_ms < 0)
 		return kb_err_set(KB_ERR_ARGS, "ssh client: negative timeout");
-	if (o->host_certs != NULL && !kb_sshc_host_certs_valid(o->host_certs))
-		return kb_err_set(KB_ERR_ARGS, "ssh client: bad host certificate paths '%s' (shell glob words of "
-					       "letters, digits and _./*?+,:@=-)", o->host_certs);
+	if (host_certs_option(o) != NULL && !kb_sshc_host_certs_valid(host_certs_option(o)))
+		return kb_err_set(KB_ERR_ARGS, "ssh client: bad host certificate paths '%s'%s (shell glob words of "
+					       "letters, digits and _./*?+,:@=-)", host_certs_option(o),
+				  o->host_certs == NULL ? " in KEYBROKER_HOST_CERTS" : "");
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return KB_ERR_NOMEM;

@@ -92,7 +92,8 @@ struct kb_sshc_opts {
 	 * sshd's AuthorizedKeysFile). */
 	const char *authorized_keys;
 	/* Where the host keeps its host certificates, for hosts trusted
-	 * through a host CA (below): shell glob words, NULL means
+	 * through a host CA (below): shell glob words, NULL means the
+	 * environment's KEYBROKER_HOST_CERTS when set, else
 	 * "/etc/ssh/ssh_host_*_key-cert.pub". */
 	const char *host_certs;
 };

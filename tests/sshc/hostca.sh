@@ -30,6 +30,9 @@ sign principal "$D/ca" "$S/host_ed25519.pub" -h -n 127.0.0.2,host.example -V -5m
 sign noprincipal "$D/ca" "$S/host_ed25519.pub" -h -V -5m:+1h
 sign expired "$D/ca" "$S/host_ed25519.pub" -h -n 127.0.0.1 -V -2h:-1h
 sign future "$D/ca" "$S/host_ed25519.pub" -h -n 127.0.0.1 -V +1h:+2h
+ssh-keygen -q -t rsa -b 2048 -N '' -f "$D/rsaca" -C rsaca </dev/null
+sign sha1 "$D/rsaca" "$S/host_ed25519.pub" -h -n 127.0.0.1 -V -5m:+1h -t ssh-rsa
+sign sha2 "$D/rsaca" "$S/host_ed25519.pub" -h -n 127.0.0.1 -V -5m:+1h -t rsa-sha2-512
 sign usercert "$D/ca" "$S/host_ed25519.pub" -n 127.0.0.1 -V -5m:+1h
 # A flipped bit inside the signature (the last bytes of the blob).
 python3 - "$D/certs/good-cert.pub" "$D/certs/badsig-cert.pub" <<'EOF'
@@ -106,10 +109,15 @@ run 12 $(HC usercert) "$TGT" connect
 err_has "none is a host certificate"
 run 13 $(HC badsig) "$TGT" add "$D/other_host.pub"
 err_has "does not verify"
+printf '@cert-authority [127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$D/rsaca.pub")" >"$KH"
+run 0 $(HC sha2) "$TGT" connect
+run 13 $(HC sha1) "$TGT" connect
+err_has "SHA-1 ssh-rsa"
+echo "@cert-authority [127.0.0.1]:$SSHD_PORT $CA" >"$KH"
 run 12 -H "$D/no-such-cert.pub" "$TGT" connect
 err_has "of 0 certificate(s) the host has"
 cmp -s "$S/authorized_keys" "$D/ak.before" || kb_fail "authorized_keys changed on a refused host"
-kb_pass "refused: other CA, other key, wrong/no principal, expired, not yet valid, user cert, bad signature, none"
+kb_pass "refused: other CA, other key, wrong/no principal, expired, not yet valid, user cert, bad signature, SHA-1 RSA CA signature, none (RSA-SHA2 CA accepted)"
 
 # The CA line must match the name: a CA for another host vouches nothing.
 echo "@cert-authority [127.0.0.2]:$SSHD_PORT $CA" >"$KH"
