@@ -62,7 +62,11 @@
  *             ADD_ID_CONSTRAINED message (private key, comment, constraints)
  *   reply:    SUCCESS when the old identity was replaced by the new one in one
  *             step (same position in the list), FAILURE otherwise (nothing
- *             changed). */
+ *             changed).  The replaced identity is retired, not dropped: it is
+ *             no longer listed but signs for its exact blob for up to 60 s
+ *             (never past its lifetime or valid_before), so a client that
+ *             listed it just before the swap still gets its signature; see
+ *             broker-agent(1). */
 #define KB_AGENT_EXT_LIST "list-identities@keybroker"
 #define KB_AGENT_EXT_REPLACE "replace-identity@keybroker"
 
