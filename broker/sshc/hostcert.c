@@ -31,28 +31,6 @@ bool kb_sshc_host_certs_valid(const char *paths)
 	return n <= 1024;
 }
 
-/* How far a certificate got through the checks (the error reports the
- * furthest). */
-enum stage {
-	ST_NONE = 0,
-	ST_NOT_HOST,   /* a user certificate */
-	ST_OTHER_KEY,  /* certifies another key */
-	ST_UNKNOWN_CA, /* signed by a CA not trusted for the host */
-	ST_REVOKED_CA, /* the CA is @revoked */
-	ST_PRINCIPAL,  /* the host name is not a principal */
-	ST_TIME,       /* not valid now */
-	ST_SIGNATURE,  /* the signature does not verify */
-	ST_OK,
-};
-
-struct verdict {
-	enum stage best;
-	unsigned revoked_line;
-	char ca_fp[KB_KEY_FP_MAX];
-	char validity[64];
-	char key_id[96];
-};
-
 static bool blob_in_list(const struct kb_buf *list, const struct kb_buf *blob)
 {
 	struct kb_buf v;
@@ -66,45 +44,45 @@ static bool blob_in_list(const struct kb_buf *list, const struct kb_buf *blob)
 	return false;
 }
 
-static enum stage check_cert(const struct kb_cert *cert, const uint8_t *hk, size_t hklen, const struct kb_buf *kh,
-			     const char *lookup, const struct kb_buf *cas, const char *host, struct verdict *v)
+static enum kb_sshc_hc_stage check_cert(const struct kb_cert *cert, const uint8_t *hk, size_t hklen, const struct kb_buf *kh,
+			     const char *lookup, const struct kb_buf *cas, const char *host, struct kb_sshc_cert_verdict *v)
 {
 	struct kb_buf b;
 	struct kb_known_hosts_result res;
-	struct verdict here;
-	enum stage st = ST_NOT_HOST;
+	struct kb_sshc_cert_verdict here;
+	enum kb_sshc_hc_stage st = KB_SSHC_HC_NOT_HOST;
 
 	memset(&here, 0, sizeof(here));
 	kb_buf_init(&b, KB_KEY_BLOB_MAX);
 	if (cert->type != KB_CERT_TYPE_HOST)
 		goto out;
-	st = ST_OTHER_KEY;
+	st = KB_SSHC_HC_OTHER_KEY;
 	if (kb_key_plain_blob(cert->key, &b) != 0 || b.len != hklen || memcmp(b.data, hk, hklen) != 0)
 		goto out;
-	st = ST_UNKNOWN_CA;
+	st = KB_SSHC_HC_UNKNOWN_CA;
 	kb_buf_reset(&b);
 	if (kb_key_plain_blob(cert->ca_key, &b) != 0 || !blob_in_list(cas, &b))
 		goto out;
 	kb_key_fingerprint(cert->ca_key, here.ca_fp, sizeof(here.ca_fp));
 	/* A failed lookup counts as revoked: refuse rather than guess. */
-	st = ST_REVOKED_CA;
+	st = KB_SSHC_HC_REVOKED_CA;
 	if (kb_known_hosts_check((const char *)kh->data, kh->len, lookup, b.data, b.len, &res) != 0 ||
 	    res.status == KB_KH_REVOKED) {
 		here.revoked_line = res.line;
 		goto out;
 	}
-	st = ST_PRINCIPAL;
+	st = KB_SSHC_HC_PRINCIPAL;
 	if (kb_cert_check_principal(cert, host, false) != 0)
 		goto out;
-	st = ST_TIME;
+	st = KB_SSHC_HC_TIME;
 	kb_cert_format_validity(cert, here.validity, sizeof(here.validity));
 	if (kb_cert_check_time(cert, (uint64_t)time(NULL)) != 0)
 		goto out;
 	/* As OpenSSH's default CASignatureAlgorithms: no SHA-1 RSA. */
-	st = ST_SIGNATURE;
+	st = KB_SSHC_HC_SIGNATURE;
 	if (cert->sig_alg == NULL || strcmp(cert->sig_alg, "ssh-rsa") == 0 || kb_cert_verify(cert) != 0)
 		goto out;
-	st = ST_OK;
+	st = KB_SSHC_HC_OK;
 	snprintf(here.key_id, sizeof(here.key_id), "%s", cert->key_id != NULL ? cert->key_id : "");
 out:
 	kb_buf_done(&b);
@@ -116,19 +94,19 @@ out:
 }
 
 /* One certificate line "<type> <base64> [comment]" -> its stage. */
-static enum stage check_line(const char *p, size_t n, const uint8_t *hk, size_t hklen,
+static enum kb_sshc_hc_stage check_line(const char *p, size_t n, const uint8_t *hk, size_t hklen,
 			     const struct kb_buf *kh, const char *lookup, const struct kb_buf *cas, const char *host,
-			     struct verdict *v)
+			     struct kb_sshc_cert_verdict *v)
 {
 	const char *end = p + n, *b64;
 	struct kb_buf blob;
 	struct kb_cert *cert = NULL;
-	enum stage st = ST_NONE;
+	enum kb_sshc_hc_stage st = KB_SSHC_HC_NONE;
 
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
 	if (p == end || *p == '#')
-		return ST_NONE;
+		return KB_SSHC_HC_NONE;
 	while (p < end && *p != ' ' && *p != '\t')
 		p++;
 	while (p < end && (*p == ' ' || *p == '\t'))
@@ -137,7 +115,7 @@ static enum stage check_line(const char *p, size_t n, const uint8_t *hk, size_t 
 	while (p < end && *p != ' ' && *p != '\t')
 		p++;
 	if (p == b64)
-		return ST_NONE;
+		return KB_SSHC_HC_NONE;
 	kb_buf_init(&blob, KB_SSHC_HOST_CERTS_MAX);
 	if (kb_buf_put_from_base64(&blob, b64, (size_t)(p - b64)) == 0 &&
 	    kb_cert_parse(blob.data, blob.len, &cert) == 0) {
@@ -146,6 +124,30 @@ static enum stage check_line(const char *p, size_t n, const uint8_t *hk, size_t 
 	}
 	kb_buf_done(&blob);
 	return st;
+}
+
+size_t kb_sshc_host_cert_scan(const char *text, size_t len, const uint8_t *hk, size_t hklen,
+			      const struct kb_buf *kh, const char *lookup, const struct kb_buf *cas, const char *host,
+			      struct kb_sshc_cert_verdict *v)
+{
+	const char *p = text, *end = text + len;
+	size_t ncerts = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (len > KB_SSHC_HOST_CERTS_MAX)
+		return 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl : end;
+		enum kb_sshc_hc_stage st = check_line(p, (size_t)(le - p), hk, hklen, kh, lookup, cas, host, v);
+
+		p = nl != NULL ? nl + 1 : end;
+		if (st != KB_SSHC_HC_NONE)
+			ncerts++;
+		if (st == KB_SSHC_HC_OK)
+			break;
+	}
+	return ncerts;
 }
 
 int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct kb_buf *kh, const char *lookup,
@@ -157,11 +159,10 @@ int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct k
 	struct kb_buf out;
 	char cmd[1100];
 	struct kb_key *k = NULL;
-	struct verdict v;
+	struct kb_sshc_cert_verdict v;
 	char fp[KB_KEY_FP_MAX] = "?", host[256];
 	const char *label = "?";
 
-	memset(&v, 0, sizeof(v));
 	if (cert_paths == NULL)
 		cert_paths = KB_SSHC_HOST_CERTS_DEFAULT;
 	snprintf(host, sizeof(host), "%s", c->t.host);
@@ -189,61 +190,49 @@ int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct k
 			       cert_paths, why);
 		goto out;
 	}
-	{
-		const char *p = (const char *)out.data, *end = p + out.len;
-		while (p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			const char *le = nl != NULL ? nl : end;
-			enum stage st = check_line(p, (size_t)(le - p), (const uint8_t *)hk, hklen, kh, lookup, cas,
-						   host, &v);
-			p = nl != NULL ? nl + 1 : end;
-			if (st != ST_NONE)
-				ncerts++;
-			if (st == ST_OK)
-				break;
-		}
-	}
+	ncerts = kb_sshc_host_cert_scan((const char *)out.data, out.len, (const uint8_t *)hk, hklen, kh, lookup, cas,
+					host, &v);
 	switch (v.best) {
-	case ST_OK:
+	case KB_SSHC_HC_OK:
 		kb_debug("%s: host key %s %s accepted: host certificate '%s' signed by @cert-authority %s in %s", c->name,
 			 label, fp, v.key_id, v.ca_fp, path);
 		r = 0;
 		break;
-	case ST_NONE:
-	case ST_NOT_HOST:
-	case ST_OTHER_KEY:
+	case KB_SSHC_HC_NONE:
+	case KB_SSHC_HC_NOT_HOST:
+	case KB_SSHC_HC_OTHER_KEY:
 		r = kb_err_set(KB_ERR_NOT_FOUND,
 			       "%s: host key verification failed: '%s' is not in %s and, of %zu certificate(s) the host "
 			       "has in %s, none is a host certificate for its %s key %s; install one (ssh-keygen -h -s CA "
 			       "-n %s on the host's key, HostCertificate in sshd_config) or pin the key in %s",
 			       c->name, lookup, path, ncerts, cert_paths, label, fp, host, path);
 		break;
-	case ST_UNKNOWN_CA:
+	case KB_SSHC_HC_UNKNOWN_CA:
 		r = kb_err_set(KB_ERR_SIGNATURE,
 			       "%s: host key verification failed: the host certificate for its %s key %s is signed by a "
 			       "CA that no @cert-authority line for '%s' in %s trusts; add that CA's line or re-sign the "
 			       "host's certificate with a trusted CA",
 			       c->name, label, fp, lookup, path);
 		break;
-	case ST_REVOKED_CA:
+	case KB_SSHC_HC_REVOKED_CA:
 		r = kb_err_set(KB_ERR_REVOKED,
 			       "%s: host key verification failed: the host certificate for its %s key %s is signed by CA "
 			       "%s, which is marked @revoked in %s:%u; refusing to connect",
 			       c->name, label, fp, v.ca_fp, path, v.revoked_line);
 		break;
-	case ST_PRINCIPAL:
+	case KB_SSHC_HC_PRINCIPAL:
 		r = kb_err_set(KB_ERR_SIGNATURE,
 			       "%s: host key verification failed: the host certificate for its %s key %s (CA %s) does not "
 			       "list '%s' as a principal; re-sign it with -n including %s, or connect by a listed name",
 			       c->name, label, fp, v.ca_fp, host, host);
 		break;
-	case ST_TIME:
+	case KB_SSHC_HC_TIME:
 		r = kb_err_set(KB_ERR_SIGNATURE,
 			       "%s: host key verification failed: the host certificate for its %s key %s (CA %s) is not "
 			       "valid now (valid %s); renew the host's certificate",
 			       c->name, label, fp, v.ca_fp, v.validity);
 		break;
-	case ST_SIGNATURE:
+	case KB_SSHC_HC_SIGNATURE:
 	default:
 		r = kb_err_set(KB_ERR_SIGNATURE,
 			       "%s: host key verification failed: the signature of the host certificate for its %s key "

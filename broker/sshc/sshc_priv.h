@@ -53,6 +53,32 @@ int kb_sshc_verify_hostkey(struct kb_sshc *c, const char *path, bool file_exists
 #define KB_SSHC_CA_KEYS_MAX (1024u * 1024u)
 int kb_sshc_verify_host_cert(struct kb_sshc *c, const char *path, const struct kb_buf *kh, const char *lookup,
 			     const struct kb_buf *cas, const char *cert_paths);
+/* The scan of the host's certificate lines ("<type> <base64> [comment]"),
+ * exposed for the fuzz target: how far the best certificate got through
+ * the checks (in this order), with details for the error message. */
+enum kb_sshc_hc_stage {
+	KB_SSHC_HC_NONE = 0,
+	KB_SSHC_HC_NOT_HOST,   /* a user certificate */
+	KB_SSHC_HC_OTHER_KEY,  /* certifies another key */
+	KB_SSHC_HC_UNKNOWN_CA, /* signed by a CA not trusted for the host */
+	KB_SSHC_HC_REVOKED_CA, /* the CA is @revoked */
+	KB_SSHC_HC_PRINCIPAL,  /* the host name is not a principal */
+	KB_SSHC_HC_TIME,       /* not valid now */
+	KB_SSHC_HC_SIGNATURE,  /* bad signature, or SHA-1 RSA */
+	KB_SSHC_HC_OK,
+};
+struct kb_sshc_cert_verdict {
+	enum kb_sshc_hc_stage best;
+	unsigned revoked_line;
+	char ca_fp[64];
+	char validity[64];
+	char key_id[96];
+};
+/* Returns the number of parsable certificates seen (stops at the first
+ * accepted one); text longer than KB_SSHC_HOST_CERTS_MAX is ignored. */
+size_t kb_sshc_host_cert_scan(const char *text, size_t len, const uint8_t *hk, size_t hklen,
+			      const struct kb_buf *kh, const char *lookup, const struct kb_buf *cas, const char *host,
+			      struct kb_sshc_cert_verdict *v);
 /* Checks a host_certs option: shell glob words (letters, digits, _ . / * ? + , : @ = -). */
 bool kb_sshc_host_certs_valid(const char *paths);
 /* auth.c */

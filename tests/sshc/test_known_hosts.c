@@ -8,6 +8,7 @@
 #include "kbtest.h"
 #include "sshc/known_hosts.h"
 #include "sshc/sshc.h"
+#include "sshc/sshc_priv.h"
 
 #define HK_B64 "AAAAC3NzaC1lZDI1NTE5AAAAID5L+UtGaftfJFWbivg9iD8+VJ0kP0F4aWxTkjn8LpmW"
 #define HK "ssh-ed25519 " HK_B64
@@ -125,6 +126,84 @@ static void test_check_ca(void)
 	KBT_CHECK_INT(r.status, KB_KH_REVOKED);
 	kb_buf_done(&cas);
 	kb_buf_done(&other);
+}
+
+
+/* Host certificate scan (hostcert.c): ssh-keygen -h -s CA -n 127.0.0.1
+ * -V always:forever certificates of HC_HOST, by HC_CA and by another CA. */
+#define HC_HOST "AAAAC3NzaC1lZDI1NTE5AAAAICEpoZ7dKKAGfSC/lHI8IGTrpncTbSJ7iU0MY1ha6IxY"
+#define HC_CA "AAAAC3NzaC1lZDI1NTE5AAAAIBQqVpKDyDu8oDBIL2ByHRjlxd+kjK3PilYXTKHro+KN"
+#define HC_GOOD \
+	"ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAICMNKePFa1vRS68" \
+	"umjjcm8lmskuW15JQ3NsfLRFXz4H7AAAAICEpoZ7dKKAGfSC/lHI8IGTrpncTbSJ7iU0MY1ha6IxYAAAAAAAAAAAAAAACAAAABGd" \
+	"vb2QAAAANAAAACTEyNy4wLjAuMQAAAAAAAAAA//////////8AAAAAAAAAAAAAAAAAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIBQqVpK" \
+	"DyDu8oDBIL2ByHRjlxd+kjK3PilYXTKHro+KNAAAAUwAAAAtzc2gtZWQyNTUxOQAAAEDtY/fDiC3SsGUqxL0LcJLtFDO325xl6b3" \
+	"LM8K2u04EUerkfjSH4mu38THsm1bkLg6mbRxcYVFc7hMyNWTNQhIO"
+#define HC_OTHERCA \
+	"ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIKTwzIKgqX08cJJ" \
+	"lY7RrtonKCHtK6w26rwv9RYh9wjsNAAAAICEpoZ7dKKAGfSC/lHI8IGTrpncTbSJ7iU0MY1ha6IxYAAAAAAAAAAAAAAACAAAABW9" \
+	"0aGVyAAAADQAAAAkxMjcuMC4wLjEAAAAAAAAAAP//////////AAAAAAAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACDvgEC" \
+	"yT73JKvTRI7hHD1eNYrdXqfMIXK3RaZTWwTGRyAAAAFMAAAALc3NoLWVkMjU1MTkAAABA9D04iMsdd6QcaNmH0HwyN6gA90jF0il" \
+	"xytE9R/FawpqLp757pLoqcaMsvyUTq8GLhZ+iGxpC8be6RIUQ1vACCw=="
+
+static enum kb_sshc_hc_stage hc_scan(const char *text, size_t len, const char *kh_text, const char *host)
+{
+	struct kb_buf hk, cas, kh;
+	struct kb_known_hosts_result res;
+	struct kb_sshc_cert_verdict v;
+
+	kb_buf_init(&hk, 1024);
+	kb_buf_init(&cas, 64 * 1024);
+	kb_buf_init_ro(&kh, (const uint8_t *)kh_text, strlen(kh_text));
+	KBT_CHECK_INT(kb_buf_put_from_base64(&hk, HC_HOST, strlen(HC_HOST)), 0);
+	KBT_CHECK_INT(kb_known_hosts_check_ca(kh_text, strlen(kh_text), "[127.0.0.1]:2222", hk.data, hk.len, &res, &cas),
+		      0);
+	kb_sshc_host_cert_scan(text, len, hk.data, hk.len, &kh, "[127.0.0.1]:2222", &cas, host, &v);
+	kb_buf_done(&hk);
+	kb_buf_done(&cas);
+	return v.best;
+}
+
+static void test_host_cert_scan(void)
+{
+	const char *kh = "@cert-authority [127.0.0.1]:* ssh-ed25519 " HC_CA "\n";
+	const char *kh_rev = "@cert-authority [127.0.0.1]:* ssh-ed25519 " HC_CA "\n@revoked * ssh-ed25519 " HC_CA "\n";
+	const char *good = HC_GOOD " comment\n";
+	const char *both = HC_OTHERCA "\n" HC_GOOD "\n";
+	char copy[2048];
+	size_t len = strlen(good);
+	unsigned accepted = 0;
+
+	KBT_CHECK_INT(hc_scan(good, len, kh, "127.0.0.1"), KB_SSHC_HC_OK);
+	KBT_CHECK_INT(hc_scan(both, strlen(both), kh, "127.0.0.1"), KB_SSHC_HC_OK);
+	KBT_CHECK_INT(hc_scan(HC_OTHERCA, strlen(HC_OTHERCA), kh, "127.0.0.1"), KB_SSHC_HC_UNKNOWN_CA);
+	KBT_CHECK_INT(hc_scan(good, len, kh, "127.0.0.2"), KB_SSHC_HC_PRINCIPAL);
+	KBT_CHECK_INT(hc_scan(good, len, kh_rev, "127.0.0.1"), KB_SSHC_HC_REVOKED_CA);
+	KBT_CHECK_INT(hc_scan("", 0, kh, "127.0.0.1"), KB_SSHC_HC_NONE);
+	/* Truncations are never accepted, nor is any flipped bit inside the
+	 * base64 text that changes the decoded certificate. */
+	KBT_CHECK(len < sizeof(copy));
+	for (size_t i = 0; i + 10 < len; i++) {
+		memcpy(copy, good, i);
+		KBT_CHECK(hc_scan(copy, i, kh, "127.0.0.1") != KB_SSHC_HC_OK);
+	}
+	{
+		/* The base64 blob: between the first and second space. */
+		const char *b0 = strchr(good, ' ') + 1, *b1 = strchr(b0, ' ');
+		size_t from = (size_t)(b0 - good), to = (size_t)(b1 - good);
+		for (size_t i = from; i + 3 < to; i++) {
+			/* Bits 0-6: libsodium's base64 decoder reads '/' | 0x80
+			 * as '/' (same bytes, so harmless here). */
+			for (int bit = 0; bit < 7; bit++) {
+				memcpy(copy, good, len);
+				copy[i] ^= (char)(1 << bit);
+				if (hc_scan(copy, len, kh, "127.0.0.1") == KB_SSHC_HC_OK)
+					accepted++;
+			}
+		}
+	}
+	/* (The last base64 characters may carry ignored padding bits.) */
+	KBT_CHECK_INT(accepted, 0);
 }
 
 static void test_check(void)
@@ -308,6 +387,7 @@ int main(void)
 	KBT_RUN(test_patterns);
 	KBT_RUN(test_check);
 	KBT_RUN(test_check_ca);
+	KBT_RUN(test_host_cert_scan);
 	KBT_RUN(test_limits);
 	KBT_RUN(test_truncate_bitflip);
 	KBT_RUN(test_targets);
