@@ -100,11 +100,19 @@ done
 "$BROKER" audit verify >/dev/null 2>"$D/err" || kb_fail "audit verify: $(cat "$D/err")"
 kb_pass "full rotation: one key per host, old key refused, JSON report, every step audited"
 
-# A second rotation right away starts from the clean state.
-"$BROKER" rotate --credential db "${HOSTOPTS[@]}" 2>"$D/rot2.err" || kb_fail "second rotation: $(cat "$D/rot2.err")"
+# A second rotation right away starts from the clean state; it runs with
+# full debug output, which must not contain either private key it handled.
+"$BROKER" -v -v rotate --credential db "${HOSTOPTS[@]}" >"$D/rot2.out" 2>"$D/rot2.err" ||
+	kb_fail "second rotation: $(cat "$D/rot2.err")"
 [ "$(rot_blob previous)" = "$NEW" ] || kb_fail "second rotation: previous is not the first rotation's key"
 rot_converged "after a second rotation"
-kb_pass "a second rotation"
+grep -Eq '^broker: [a-z_0-9]+:[0-9]+: ' "$D/rot2.err" || kb_fail "-v -v gave no debug output to search"
+for stage in previous current; do
+	"$BROKER" store get "$CRED" --stage $stage --field private_key |
+		python3 "$KB_SOURCE_ROOT/tests/rotate/key_leak.py" "$D/rot2.err" "$D/rot2.out" ||
+		kb_fail "the $stage private key appears in the rotation's debug output"
+done
+kb_pass "a second rotation; its debug output holds neither private key"
 
 # ---- a host down: pending, exit 7, current key still everywhere ----
 kill -STOP "${PIDS[2]}"
