@@ -545,6 +545,29 @@ static int no_ca(bool host)
 			  host ? "host" : "user", kb_ca_secret_name(host), host ? " --host" : "");
 }
 
+/* Reads the current CA (required: a clear error when there is none) and
+ * the pending one when it is a version of its own; *pend stays NULL (and
+ * the result KB_OK) when there is no pending CA. */
+static int read_current_and_pending(struct kb_store *s, bool host, struct kb_key **cur, char *curver,
+				    struct kb_key **pend, char *pendver)
+{
+	int r = read_ca(s, host, KB_STAGE_CURRENT, NULL, cur, curver, NULL, 0);
+
+	if (r != KB_OK)
+		return r == KB_ERR_NOT_FOUND ? no_ca(host) : r;
+	r = read_ca(s, host, KB_STAGE_PENDING, NULL, pend, pendver, NULL, 0);
+	if (r == KB_OK && strcmp(pendver, curver) == 0) {
+		kb_key_free(*pend);
+		*pend = NULL;
+		r = KB_ERR_NOT_FOUND;
+	}
+	if (r == KB_ERR_NOT_FOUND) {
+		kb_err_clear_detail();
+		r = KB_OK;
+	}
+	return r;
+}
+
 /* The overlap a step uses: the one asked for, else the larger of the
  * recorded one and the policy's longest TTL. */
 static int pick_overlap(int64_t asked, int64_t recorded, int64_t min_overlap, int64_t *ret)
@@ -591,20 +614,9 @@ int kb_ca_rotate(struct kb_store *s, bool host, enum kb_key_type type, unsigned 
 		kb_buf_reset(&json);
 		if ((r = read_state(s, host, &st)) != KB_OK)
 			break;
-		if ((r = read_ca(s, host, KB_STAGE_CURRENT, NULL, &cur, curver, NULL, 0)) != KB_OK) {
-			if (r == KB_ERR_NOT_FOUND)
-				r = no_ca(host);
+		if ((r = read_current_and_pending(s, host, &cur, curver, &pend, pendver)) != KB_OK)
 			break;
-		}
-		r = read_ca(s, host, KB_STAGE_PENDING, NULL, &pend, pendver, NULL, 0);
-		if (r == KB_OK && strcmp(pendver, curver) == 0) {
-			kb_key_free(pend);
-			pend = NULL;
-			r = KB_ERR_NOT_FOUND;
-		}
-		if (r != KB_OK && r != KB_ERR_NOT_FOUND)
-			break;
-		bool known = r == KB_OK && strcmp(st.pending, pendver) == 0;
+		bool known = pend != NULL && strcmp(st.pending, pendver) == 0;
 		if ((r = pick_overlap(overlap, known ? st.pending_overlap : 0, min_overlap, &res->overlap)) != KB_OK)
 			break;
 		if (pend == NULL) {
@@ -695,22 +707,7 @@ int kb_ca_promote(struct kb_store *s, bool host, int64_t overlap, int64_t min_ov
 		prevver[0] = '\0';
 		if ((r = read_state(s, host, &st)) != KB_OK)
 			break;
-		if ((r = read_ca(s, host, KB_STAGE_CURRENT, NULL, &cur, curver, NULL, 0)) != KB_OK) {
-			if (r == KB_ERR_NOT_FOUND)
-				r = no_ca(host);
-			break;
-		}
-		r = read_ca(s, host, KB_STAGE_PENDING, NULL, &pend, pendver, NULL, 0);
-		if (r == KB_OK && strcmp(pendver, curver) == 0) {
-			kb_key_free(pend);
-			pend = NULL;
-			r = KB_ERR_NOT_FOUND;
-		}
-		if (r == KB_ERR_NOT_FOUND) {
-			kb_err_clear_detail();
-			r = KB_OK;
-		}
-		if (r != KB_OK)
+		if ((r = read_current_and_pending(s, host, &cur, curver, &pend, pendver)) != KB_OK)
 			break;
 		r = read_ca(s, host, KB_STAGE_PREVIOUS, NULL, &prev, prevver, NULL, 0);
 		if (r == KB_ERR_NOT_FOUND) {

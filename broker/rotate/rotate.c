@@ -372,19 +372,18 @@ static int run_steps(struct kb_rot_job *job, struct kb_rot_cred *rc)
 	return KB_OK;
 }
 
-int kb_rot_run(struct kb_rot_job *job, struct kb_rot_cred *rc)
+static void ui_begin(struct kb_rot_job *job, struct kb_rot_cred *rc)
 {
-	int64_t t0 = kb_rot_now_ms();
-	int r;
-
-	rc->action = "rotate";
 	if (job->ui) {
 		pthread_mutex_lock(&job->lock);
 		kb_rot_ui_begin(job->ui, rc);
 		pthread_mutex_unlock(&job->lock);
 	}
-	if ((r = load(job, rc, true)) == KB_OK)
-		r = run_steps(job, rc);
+}
+
+/* Closes the credential's sessions, computes its result, updates the UI. */
+static void credential_end(struct kb_rot_job *job, struct kb_rot_cred *rc, int64_t t0)
+{
 	for (size_t i = 0; i < rc->nhosts; i++)
 		kb_rot_host_close(&rc->hosts[i]);
 	rc->ms = kb_rot_now_ms() - t0;
@@ -394,6 +393,18 @@ int kb_rot_run(struct kb_rot_job *job, struct kb_rot_cred *rc)
 		kb_rot_ui_end(job->ui, rc);
 		pthread_mutex_unlock(&job->lock);
 	}
+}
+
+int kb_rot_run(struct kb_rot_job *job, struct kb_rot_cred *rc)
+{
+	int64_t t0 = kb_rot_now_ms();
+	int r;
+
+	rc->action = "rotate";
+	ui_begin(job, rc);
+	if ((r = load(job, rc, true)) == KB_OK)
+		r = run_steps(job, rc);
+	credential_end(job, rc, t0);
 	return KB_OK;
 }
 
@@ -402,11 +413,7 @@ int kb_rot_install(struct kb_rot_job *job, struct kb_rot_cred *rc)
 	int64_t t0 = kb_rot_now_ms();
 
 	rc->action = "install";
-	if (job->ui) {
-		pthread_mutex_lock(&job->lock);
-		kb_rot_ui_begin(job->ui, rc);
-		pthread_mutex_unlock(&job->lock);
-	}
+	ui_begin(job, rc);
 	if (load(job, rc, true) == KB_OK) {
 		if (job->dry_run) {
 			mark_all(job, rc, KB_ROT_SET, KB_ROT_WOULD, "would install the key");
@@ -416,14 +423,6 @@ int kb_rot_install(struct kb_rot_job *job, struct kb_rot_cred *rc)
 			kb_rot_for_hosts(job, rc, kb_rot_host_test, set_ok);
 		}
 	}
-	for (size_t i = 0; i < rc->nhosts; i++)
-		kb_rot_host_close(&rc->hosts[i]);
-	rc->ms = kb_rot_now_ms() - t0;
-	compute_result(rc);
-	if (job->ui) {
-		pthread_mutex_lock(&job->lock);
-		kb_rot_ui_end(job->ui, rc);
-		pthread_mutex_unlock(&job->lock);
-	}
+	credential_end(job, rc, t0);
 	return KB_OK;
 }
