@@ -43,6 +43,7 @@ int kb_sshc_exec(struct kb_sshc *c, const char *command, const uint8_t *in, size
 	int64_t deadline;
 	size_t inoff = 0, nout = 0, nerr = 0;
 	bool eof_sent = false;
+	unsigned eof_spins = 0;
 	char *buf = NULL;
 	int rc, r = 0;
 
@@ -129,6 +130,14 @@ int kb_sshc_exec(struct kb_sshc *c, const char *command, const uint8_t *in, size
 		}
 		if (out_eof && err_eof)
 			break;
+		/* The EOF (often with the exit status and the close) may have
+		 * been read off the socket by the stderr read just above, after
+		 * the stdout read had found nothing: then nothing more will
+		 * arrive, and waiting on the socket would only end at the
+		 * deadline.  Read again at once instead (a few times at most,
+		 * in case libssh2 still answers EAGAIN). */
+		if (!progress && libssh2_channel_eof(ch) == 1 && eof_spins++ < 4)
+			continue;
 		if (!progress && (r = kb_sshc_wait_ev(c, deadline, "waiting for the command", extra)) != 0)
 			goto abort;
 	}
