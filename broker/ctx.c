@@ -3,7 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "core/err.h"
+#include "core/mem.h"
 
 int kb_exit_for(int err)
 {
@@ -59,4 +62,14 @@ int kb_usage_error(const struct kb_ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "broker: %s\n", msg);
 	return KB_EXIT_USAGE;
+}
+
+void kb_print_json(json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(j);
+	if (s != NULL)
+		puts(s);
+	kb_json_free_string(s);
 }

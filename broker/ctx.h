@@ -42,6 +42,12 @@ int kb_fail(const struct kb_ctx *ctx, int err, const char *fmt, ...) __attribute
 /* Prints "broker: <message>" to stderr and returns KB_EXIT_USAGE. */
 int kb_usage_error(const struct kb_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Prints j (a jansson json_t *) to stdout as indented JSON, one document,
+ * and releases it (json_decref).  Accepts NULL (prints nothing).  The
+ * output of every read command's --json. */
+struct json_t;
+void kb_print_json(struct json_t *j);
+
 /* Subcommands: argv[0] is the subcommand name, global options removed. */
 typedef int (*kb_cmd_fn)(struct kb_ctx *ctx, int argc, char **argv);
 

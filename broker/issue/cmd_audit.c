@@ -68,11 +68,7 @@ static int cmd_verify(struct kb_ctx *ctx, int argc, char **argv)
 		json_t *j = json_pack("{s:s,s:b,s:I,s:I,s:s,s:b,s:o}", "file", path, "ok", r == KB_OK, "entries",
 				      (json_int_t)rep.entries, "last_seq", (json_int_t)rep.last_seq, "head",
 				      rep.head, "keyed", rep.keyed, "problems", arr);
-		char *s = json_dumps(j, JSON_INDENT(2));
-		json_decref(j);
-		if (s)
-			puts(s);
-		kb_json_free_string(s);
+		kb_print_json(j);
 	} else {
 		for (size_t i = 0; i < rep.nproblems; i++)
 			printf("%s:%zu: %s\n", path, rep.problems[i].line, rep.problems[i].msg);

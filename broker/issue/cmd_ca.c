@@ -36,15 +36,6 @@ static const char usage_text[] =
 
 enum ca_cmd { CA_INIT, CA_SHOW, CA_STATUS, CA_ROTATE, CA_PROMOTE };
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2));
-	json_decref(j);
-	if (s)
-		puts(s);
-	kb_json_free_string(s);
-}
-
 static const char *ca_comment(bool host)
 {
 	return host ? "keybroker-host-ca" : "keybroker-user-ca";
@@ -68,7 +59,7 @@ static int print_ca(struct kb_ctx *ctx, const struct kb_key *pub, bool host, con
 		if (host)
 			json_object_set_new(j, "known_hosts", json_pack("s+++", "@cert-authority ", pattern, " ", line));
 		json_object_set_new(j, "created", json_boolean(created));
-		print_json(j);
+		kb_print_json(j);
 	} else if (host) {
 		printf("@cert-authority %s %s\n", pattern, line);
 	} else {
@@ -173,7 +164,7 @@ static int show_bundle(struct kb_ctx *ctx, struct kb_store *store, bool host, co
 	if (r != KB_OK)
 		return kb_fail(ctx, r, "cannot read the %s CA bundle", host ? "host" : "user");
 	if (ctx->json) {
-		print_json(status_json(&st, host, pattern, now));
+		kb_print_json(status_json(&st, host, pattern, now));
 		kb_ca_status_done(&st);
 		return KB_EXIT_OK;
 	}
@@ -289,7 +280,7 @@ static int do_rotate(struct kb_ctx *ctx, struct kb_store *store, struct kb_audit
 	if (ctx->json) {
 		char *line = NULL;
 		kb_key_format_public_line(res.pub, ca_comment(host), &line);
-		print_json(json_pack("{s:s,s:s,s:b,s:s,s:s,s:s?,s:I,s:I}", "ca", host ? "host" : "user", "stage",
+		kb_print_json(json_pack("{s:s,s:s,s:b,s:s,s:s,s:s?,s:I,s:I}", "ca", host ? "host" : "user", "stage",
 				     "pending", "created", res.created, "version", res.version, "fingerprint", fp,
 				     "public_key", line, "overlap_seconds", (json_int_t)res.overlap, "audit_seq",
 				     (json_int_t)seq));
@@ -355,7 +346,7 @@ static int do_promote(struct kb_ctx *ctx, struct kb_store *store, struct kb_audi
 				      "from", res.from, "to", res.to, "fingerprint", fp, "overlap_seconds",
 				      (json_int_t)res.overlap, "overlap_until", until);
 		json_object_set_new(j, "audit_seq", seq ? json_integer((json_int_t)seq) : json_null());
-		print_json(j);
+		kb_print_json(j);
 	} else {
 		char local[64], d[64];
 		kb_format_time_local(res.overlap_until, local, sizeof(local));

@@ -147,11 +147,7 @@ static void print_result(struct kb_ctx *ctx, json_t *cred, const char *secret, c
 		json_object_set_new(j, "out", out ? json_string(out) : json_null());
 		if (extra != NULL)
 			json_object_update(j, extra);
-		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		json_decref(j);
-		if (s)
-			puts(s);
-		kb_json_free_string(s);
+		kb_print_json(j);
 		return;
 	}
 	printf("issued %s\n", key_id ? key_id : "?");

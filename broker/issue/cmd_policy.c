@@ -26,15 +26,6 @@ static const char *policy_file(struct kb_ctx *ctx, const char *arg)
 	return cfg ? kb_policy_path(cfg) : NULL;
 }
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s != NULL)
-		puts(s);
-	kb_json_free_string(s);
-	json_decref(j);
-}
-
 static int diag_cmp(const void *a, const void *b)
 {
 	const struct kb_policy_diag *x = a, *y = b;
@@ -88,7 +79,7 @@ static int cmd_lint(struct kb_ctx *ctx, int argc, char **argv)
 							     (int)d.v[i].col, "severity",
 							     d.v[i].severity == KB_POLICY_ERROR ? "error" : "warning",
 							     "message", d.v[i].msg));
-		print_json(json_pack("{s:s,s:b,s:i,s:i,s:o}", "file", path, "ok", ok, "errors", (int)d.nerrors,
+		kb_print_json(json_pack("{s:s,s:b,s:i,s:i,s:o}", "file", path, "ok", ok, "errors", (int)d.nerrors,
 				     "warnings", (int)nwarn, "problems", arr));
 	} else {
 		for (size_t i = 0; i < d.n; i++)
@@ -216,7 +207,7 @@ static int cmd_check(struct kb_ctx *ctx, int argc, char **argv)
 			json_decref(crit);
 			json_object_set_new(j, "reason", json_string(d.reason));
 		}
-		print_json(j);
+		kb_print_json(j);
 	} else if (d.allow) {
 		printf("allow  (rule %s, %s line %u)\n", d.rule, path, d.line);
 		printf("  principals:   ");

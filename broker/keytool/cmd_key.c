@@ -19,16 +19,6 @@
 
 #define PUBLIC_FILE_MAX (1024u * 1024u)
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (s != NULL)
-		puts(s);
-	kb_json_free_string(s);
-	json_decref(j);
-}
-
 static void key_usage(FILE *f)
 {
 	fprintf(f, "usage: broker key generate -t TYPE -f FILE [-b BITS] [-C COMMENT]\n"
@@ -202,7 +192,7 @@ static int cmd_generate(struct kb_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (ctx->json) {
-		print_json(json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "file", file, "public_file", pubfile, "type",
+		kb_print_json(json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "file", file, "public_file", pubfile, "type",
 				     kb_key_ssh_name(k), "bits", (int)kb_key_bits(k), "fingerprint", fp, "comment",
 				     comment, "public_key", line));
 	} else if (ctx->verbosity >= 0) {
@@ -382,9 +372,9 @@ static int print_fingerprint(struct kb_ctx *ctx, const char *path, struct kb_key
 static void print_collected(json_t *arr)
 {
 	if (json_array_size(arr) == 1)
-		print_json(json_incref(json_array_get(arr, 0)));
+		kb_print_json(json_incref(json_array_get(arr, 0)));
 	else
-		print_json(json_incref(arr));
+		kb_print_json(json_incref(arr));
 }
 
 static int cmd_fingerprint(struct kb_ctx *ctx, int argc, char **argv)

@@ -431,11 +431,7 @@ int cmd_revoke(struct kb_ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		json_t *o = json_pack("{s:o,s:s}", "revoked", arr, "secret", KB_REVOCATIONS_SECRET);
 		json_object_set_new(o, "agent_removed", removed >= 0 ? json_integer(removed) : json_null());
-		char *s = json_dumps(o, JSON_INDENT(2));
-		json_decref(o);
-		if (s)
-			puts(s);
-		kb_json_free_string(s);
+		kb_print_json(o);
 	} else {
 		json_decref(arr);
 		if (ctx->verbosity >= 0) {

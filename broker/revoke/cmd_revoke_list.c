@@ -102,11 +102,7 @@ int kb_rev_cmd_list(struct kb_ctx *ctx, struct kb_store *store)
 	if (ctx->json) {
 		json_t *j = json_pack("{s:s,s:I,s:I,s:I,s:o}", "secret", KB_REVOCATIONS_SECRET, "krl_version", kv, "shards",
 				      (json_int_t)nshards, "count", (json_int_t)n, "entries", out);
-		char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
-		json_decref(j);
-		if (s)
-			puts(s);
-		kb_json_free_string(s);
+		kb_print_json(j);
 	} else {
 		json_decref(out);
 		if (ctx->verbosity >= 0)

@@ -83,11 +83,7 @@ int kb_rev_cmd_prune(struct kb_ctx *ctx, struct kb_store *store, struct kb_audit
 				      "gc_removed", (json_int_t)res.gc_removed, "gc_left", (json_int_t)res.gc_young);
 		if (!dry_run)
 			json_object_set_new(o, "audit_seq", json_integer((json_int_t)seq));
-		char *s = json_dumps(o, JSON_INDENT(2));
-		json_decref(o);
-		if (s)
-			puts(s);
-		kb_json_free_string(s);
+		kb_print_json(o);
 	} else {
 		json_array_foreach(list, i, e) {
 			const char *sn = json_string_value(json_object_get(e, "serial"));

@@ -107,14 +107,6 @@ static int parse(struct kb_ctx *ctx, int argc, char **argv, struct sopts *o)
 	return KB_EXIT_OK;
 }
 
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (s)
-		puts(s);
-	kb_json_free_string(s);
-}
-
 static json_t *targets_json(const struct kb_static_cred *c)
 {
 	json_t *a = json_array();
@@ -212,8 +204,7 @@ static int do_create(struct kb_ctx *ctx, struct sopts *o)
 		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "name", name, "version", version, "fingerprint",
 				      c->fingerprint, "key_type", kb_key_type_ssh_name(kb_key_type(c->key)), "public_key",
 				      pub, "targets", targets_json(c));
-		print_json(j);
-		json_decref(j);
+		kb_print_json(j);
 	} else if (ctx->verbosity >= 0) {
 		fprintf(ctx->json ? stderr : stdout, "created %s (%s)\n  public key: %s\n  targets:   ", name, c->fingerprint,
 			pub);

@@ -163,10 +163,7 @@ int kb_cmd_static_read(struct kb_ctx *ctx, bool show, const char *arg, const cha
 			goto out;
 		}
 		if (ctx->json) {
-			char *t = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-			if (t)
-				puts(t);
-			kb_json_free_string(t);
+			kb_print_json(json_incref(out));
 		} else {
 			print_text(out, true);
 		}
@@ -189,10 +186,7 @@ int kb_cmd_static_read(struct kb_ctx *ctx, bool show, const char *arg, const cha
 		json_array_append_new(out, j);
 	}
 	if (ctx->json) {
-		char *t = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (t)
-			puts(t);
-		kb_json_free_string(t);
+		kb_print_json(json_incref(out));
 	} else {
 		if (n == 0 && ctx->verbosity >= 0)
 			fprintf(stderr, "broker: no static credentials%s%s (create one with 'broker static create')\n",
